@@ -1,0 +1,51 @@
+# Set-up, tests and tools. `make run` and `make test` are all a fresh clone needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app clinic
+LOCALES := en zh_Hant_HK zh_Hans_CN
+
+.PHONY: run test lint bench translations compile-translations install clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+compile-translations: install
+	$(BIN)/pybabel compile --statistics -d translations -D messages
+
+run: compile-translations
+	$(FLASK) init-db
+	$(FLASK) demo --if-empty
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint compile-translations
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: compile-translations
+	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/search.py
+
+# Extract every marked string and merge it into the three catalogues; translate, then commit the .po files.
+translations: install
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	@for l in $(LOCALES); do \
+	  if [ -f translations/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i translations/messages.pot -d translations -l $$l; \
+	  else \
+	    $(BIN)/pybabel init -i translations/messages.pot -d translations -l $$l; \
+	  fi; \
+	done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

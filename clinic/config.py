@@ -1,0 +1,52 @@
+"""Configuration from the environment, with safe defaults for a single clinic PC."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def secret_key(instance_path: Path) -> str:
+    """A key generated once into instance/, for when SECRET_KEY is not set."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def from_environment(instance_path: Path) -> dict:
+    """Settings read from the environment (see README, "Configuration")."""
+    redis_url = os.environ.get("REDIS_URL")
+    settings = {"SECRET_KEY": os.environ["SECRET_KEY"]} if os.environ.get("SECRET_KEY") else {}
+    return settings | {
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance_path / 'clinic.db'}"),
+        "CLINIC_TIMEZONE": os.environ.get("CLINIC_TIMEZONE", "Asia/Hong_Kong"),
+        "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "30")),
+        "SESSION_MAX_HOURS": int(os.environ.get("SESSION_MAX_HOURS", "12")),
+        "SESSION_COOKIE_SECURE": os.environ.get("SECURE_COOKIES", "") == "1",
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+    }
+
+
+DEFAULTS = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "clinic_session",
+    # Request size limits: forms here are small; nothing is uploaded.
+    "MAX_CONTENT_LENGTH": 512 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 256 * 1024,
+    "MAX_FORM_PARTS": 200,
+    # A reception screen stays open all day: the token lives as long as the session.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+    "BABEL_DEFAULT_LOCALE": "en",
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent.parent / "translations"),
+    "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
+    "RATELIMIT_HEADERS_ENABLED": False,
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    "COMPRESS_MIN_SIZE": 300,
+    "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript", "text/calendar"],
+    "SEND_FILE_MAX_AGE_DEFAULT": 0,
+    "PASSWORD_HASH_METHOD": "scrypt",
+}

@@ -1,0 +1,136 @@
+"""The peewee database: chosen by DATABASE_URL, closed after each request, upgraded by init-db."""
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask
+from peewee import Database, DatabaseProxy, SqliteDatabase
+from playhouse import db_url
+from playhouse.migrate import SchemaMigrator, migrate
+
+db = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    # A committed registration must survive a power cut, not only a crash.
+    "synchronous": "full",
+    "cache_size": -16_000,
+}
+
+# Tables whose rows are facts: never updated or deleted once written.
+APPEND_ONLY_TABLES = ("audit_event",)
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC, naive: every stored time is UTC and shown in the organisation's zone."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def connect_database(url: str) -> Database:
+    """A peewee Database for the URL; PostgreSQL connections are pooled across requests."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgres", "postgresql"):
+        url = url.replace(f"{scheme}://", "postgresql+pool://", 1)
+        return db_url.connect(url, max_connections=32, stale_timeout=300)
+    if scheme.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    return db_url.connect(url)
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, SqliteDatabase)
+
+
+def write_transaction():
+    """A transaction for read-then-write work.
+
+    On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a second writer waits for the
+    busy timeout instead of failing half-way with "database is locked". On PostgreSQL the
+    compare-and-set updates in the models do the same job.
+    """
+    return db.atomic("IMMEDIATE") if is_sqlite() else db.atomic()
+
+
+def init_schema() -> None:
+    """Create missing tables, add missing columns and indexes; never drops or rewrites data."""
+    from clinic.models import MODELS
+
+    with db.atomic():
+        db.create_tables(MODELS, safe=True)
+        migrator = SchemaMigrator.from_database(db.obj)
+        for model in MODELS:
+            table = model._meta.table_name
+            existing = {column.name for column in db.get_columns(table)}
+            missing = [f for f in model._meta.sorted_fields if f.column_name not in existing]
+            for field in missing:
+                migrate(migrator.add_column(table, field.column_name, field))
+            if missing:
+                model._create_indexes(safe=True)
+        for table in APPEND_ONLY_TABLES:
+            _make_append_only(table)
+
+
+def _make_append_only(table: str) -> None:
+    if is_sqlite():
+        for event in ("UPDATE", "DELETE"):
+            db.execute_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} "
+                f"BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
+        return
+    db.execute_sql(
+        "CREATE OR REPLACE FUNCTION clinic_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+    )
+    db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+    db.execute_sql(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION clinic_append_only()"
+    )
+
+
+def backup_sqlite(target: Path) -> None:
+    """An online, consistent copy of the SQLite database (readers and writers carry on)."""
+    if not is_sqlite():
+        raise click.ClickException("backup copies a SQLite database; use pg_dump for PostgreSQL.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = db.connection()
+    with sqlite3.connect(target) as copy:
+        source.backup(copy)
+    copy.close()
+
+
+def _close_connection(_exc: BaseException | None = None) -> None:
+    if not db.is_closed():
+        db.close()
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the schema. Safe to run again: data is kept."""
+    init_schema()
+    click.echo("Schema is up to date.")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path) -> None:
+    """Write an online, consistent copy of the SQLite database to PATH."""
+    backup_sqlite(path)
+    click.echo(f"Backed up to {path}.")
+
+
+def init_app(app: Flask) -> None:
+    db.initialize(connect_database(app.config["DATABASE_URL"]))
+    app.teardown_appcontext(_close_connection)
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(backup_command)

@@ -1,0 +1,52 @@
+"""A demo alliance: one hub hospital, two community clinics, one account per role."""
+
+from clinic.db import db
+from clinic.models import (
+    ADMIN,
+    CLINIC,
+    COORDINATOR,
+    DOCTOR,
+    HUB,
+    NURSE,
+    PHARMACIST,
+    SPECIALIST,
+    Organisation,
+    User,
+)
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 (demo data, printed to the operator)
+HUB_NAME = "Nansha Hub Hospital"
+CLINIC_A = "Jinzhou Family-Doctor Clinic"
+CLINIC_B = "Huangge Family-Doctor Clinic"
+
+ACCOUNTS = (
+    ("doctor@jinzhou.demo", "Dr WONG Ka Yan 黃嘉欣", DOCTOR, CLINIC_A),
+    ("nurse@jinzhou.demo", "LEE Mei Ling 李美玲", NURSE, CLINIC_A),
+    ("doctor@huangge.demo", "Dr CHEN Wei 陈伟", DOCTOR, CLINIC_B),
+    ("nurse@huangge.demo", "ZHANG Li 张丽", NURSE, CLINIC_B),
+    ("coordinator@hub.demo", "HO Siu Fong 何小芳", COORDINATOR, HUB_NAME),
+    ("specialist@hub.demo", "Dr LAM Chi Keung 林志強", SPECIALIST, HUB_NAME),
+    ("pharmacist@hub.demo", "NG Wing Sze 吳詠詩", PHARMACIST, HUB_NAME),
+    ("admin@hub.demo", "System administrator", ADMIN, HUB_NAME),
+)
+
+
+def load() -> None:
+    with db.atomic():
+        hub = Organisation.create(name=HUB_NAME, kind=HUB)
+        for name in (CLINIC_A, CLINIC_B):
+            Organisation.create(name=name, kind=CLINIC).link_hub(hub)
+        for email, name, role, organisation in ACCOUNTS:
+            User.create_with_password(
+                DEMO_PASSWORD,
+                email=email,
+                name=name,
+                role=role,
+                organisation=Organisation.by_name(organisation),
+            )
+
+
+def accounts_text() -> str:
+    lines = [f"Demo accounts (password for all: {DEMO_PASSWORD}):"]
+    lines += [f"  {email:<24} {role:<12} {org}" for email, _name, role, org in ACCOUNTS]
+    return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""The base form: WTForms' own messages looked up in our catalogues, not WTForms' zh ones."""
+
+from flask_babel import get_translations
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+
+# Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
+WTFORMS_MESSAGES = (
+    _l("Not a valid date value."),
+    _l("Not a valid integer value."),
+    _l("Not a valid choice."),
+    _l("Not a valid time value."),
+    _l("Invalid email address."),
+)
+
+
+class Form(FlaskForm):
+    class Meta:
+        def get_translations(self, form):
+            return get_translations()

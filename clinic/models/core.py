@@ -1,0 +1,240 @@
+"""Organisations, users, their sessions and the audit log."""
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    Model,
+    TextField,
+)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from clinic.db import db, utcnow
+
+CLINIC, HUB = "clinic", "hub"
+ORGANISATION_KINDS = {CLINIC: _l("Clinic"), HUB: _l("Hub hospital")}
+
+DOCTOR, NURSE = "doctor", "nurse"
+COORDINATOR, SPECIALIST, PHARMACIST = "coordinator", "specialist", "pharmacist"
+ADMIN = "admin"
+ROLES = {
+    DOCTOR: _l("Doctor"),
+    NURSE: _l("Nurse"),
+    COORDINATOR: _l("Referral coordinator"),
+    SPECIALIST: _l("Specialist"),
+    PHARMACIST: _l("Pharmacist"),
+    ADMIN: _l("Administrator"),
+}
+ROLES_BY_KIND = {CLINIC: (DOCTOR, NURSE, ADMIN), HUB: (COORDINATOR, SPECIALIST, PHARMACIST, ADMIN)}
+
+LANGUAGES = {"en": "English", "zh_Hant_HK": "繁體中文", "zh_Hans_CN": "简体中文"}
+
+# Checked against when the e-mail is unknown, so both failures take the same time.
+_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Organisation(BaseModel):
+    name = CharField(unique=True)
+    kind = CharField(choices=list(ORGANISATION_KINDS.items()))
+    timezone = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_hub(self) -> bool:
+        return self.kind == HUB
+
+    @property
+    def is_clinic(self) -> bool:
+        return self.kind == CLINIC
+
+    @classmethod
+    def by_name(cls, name: str) -> "Organisation | None":
+        return cls.get_or_none(cls.name == name)
+
+    def hubs(self):
+        """The hubs a clinic refers to."""
+        return (
+            Organisation.select()
+            .join(ClinicHub, on=ClinicHub.hub)
+            .where(ClinicHub.clinic == self)
+            .order_by(Organisation.name)
+        )
+
+    def link_hub(self, hub: "Organisation") -> None:
+        ClinicHub.insert(clinic=self, hub=hub).on_conflict_ignore().execute()
+
+
+class ClinicHub(BaseModel):
+    clinic = ForeignKeyField(Organisation, backref="hub_links")
+    hub = ForeignKeyField(Organisation, backref="clinic_links")
+
+    class Meta:
+        indexes = ((("clinic", "hub"), True),)
+
+
+class User(UserMixin, BaseModel):
+    email = CharField(unique=True)
+    name = CharField()
+    role = CharField(choices=list(ROLES.items()))
+    organisation = ForeignKeyField(Organisation, backref="users")
+    language = CharField(null=True)
+    active = BooleanField(default=True)
+    password_hash = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def role_label(self) -> str:
+        return str(ROLES[self.role])
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles
+
+    def set_password(self, password: str) -> None:
+        method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
+
+    @classmethod
+    def create_with_password(cls, password: str, **fields) -> "User":
+        user = cls(email=fields.pop("email").strip().lower(), **fields)
+        user.set_password(password)
+        user.save()
+        return user
+
+    @classmethod
+    def authenticate(cls, email: str, password: str) -> "User | None":
+        """The active user with these credentials; unknown and wrong cost the same time."""
+        user = cls.get_or_none(cls.email == email.strip().lower())
+        stored = user.password_hash if user else _UNKNOWN_USER_HASH
+        if check_password_hash(stored, password) and user and user.active:
+            return user
+        return None
+
+    def deactivate(self) -> None:
+        """Takes effect on the user's next request, on every server."""
+        with db.atomic():
+            User.update(active=False).where(User.id == self.id).execute()
+            self.active = False
+            UserSession.end_all_for(self)
+
+    def move_to(self, organisation: Organisation) -> None:
+        with db.atomic():
+            User.update(organisation=organisation).where(User.id == self.id).execute()
+            self.organisation = organisation
+            UserSession.end_all_for(self)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserSession(BaseModel):
+    """A login. The cookie holds a random token; only its hash is stored."""
+
+    token_hash = CharField(unique=True)
+    user = ForeignKeyField(User, backref="sessions")
+    organisation = ForeignKeyField(Organisation)
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    ended_at = DateTimeField(null=True, index=True)
+    ip = CharField(null=True)
+    user_agent = CharField(null=True)
+
+    @classmethod
+    def start(cls, user: User, ip: str | None, user_agent: str | None) -> str:
+        token = secrets.token_urlsafe(32)
+        cls.create(
+            token_hash=_token_hash(token),
+            user=user,
+            organisation=user.organisation_id,
+            ip=ip,
+            user_agent=(user_agent or "")[:255],
+        )
+        return token
+
+    @classmethod
+    def live(cls, token: str, idle: dt.timedelta, lifetime: dt.timedelta) -> "UserSession | None":
+        """The open session for this token, ended here if idle or too old."""
+        record = cls.get_or_none(cls.token_hash == _token_hash(token), cls.ended_at.is_null())
+        if record is None:
+            return None
+        now = utcnow()
+        if now - record.last_seen_at > idle or now - record.created_at > lifetime:
+            record.end()
+            return None
+        return record
+
+    def touch(self) -> None:
+        """Record activity, at most once a minute to spare the database."""
+        now = utcnow()
+        if now - self.last_seen_at > dt.timedelta(minutes=1):
+            UserSession.update(last_seen_at=now).where(UserSession.id == self.id).execute()
+
+    def end(self) -> None:
+        UserSession.update(ended_at=utcnow()).where(
+            UserSession.id == self.id, UserSession.ended_at.is_null()
+        ).execute()
+
+    @classmethod
+    def end_all_for(cls, user: User) -> None:
+        cls.update(ended_at=utcnow()).where(cls.user == user, cls.ended_at.is_null()).execute()
+
+
+class AuditEvent(BaseModel):
+    """Append-only (database triggers refuse changes): who did what to which record, when, where."""
+
+    at = DateTimeField(default=utcnow, index=True)
+    user = ForeignKeyField(User, null=True)
+    organisation = ForeignKeyField(Organisation, null=True)
+    action = CharField(index=True)
+    object_type = CharField(null=True)
+    object_id = CharField(null=True)
+    detail = TextField(null=True)
+    ip = CharField(null=True)
+
+    class Meta:
+        indexes = ((("object_type", "object_id"), False),)
+
+    @classmethod
+    def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
+        query = (
+            cls.select(cls, User, Organisation)
+            .join(User, on=cls.user, join_type="LEFT OUTER")
+            .switch(cls)
+            .join(Organisation, on=cls.organisation, join_type="LEFT OUTER")
+            .order_by(cls.at.desc(), cls.id.desc())
+        )
+        if action:
+            query = query.where(cls.action == action)
+        if object_type:
+            query = query.where(cls.object_type == object_type)
+        if user_email:
+            query = query.where(User.email == user_email.strip().lower())
+        return query
+
+    @classmethod
+    def actions(cls) -> list[str]:
+        return [row.action for row in cls.select(cls.action).distinct().order_by(cls.action)]
+
+
+CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent]

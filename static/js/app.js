@@ -1,0 +1,29 @@
+// Small behaviours htmx does not cover. No eval, no inline script (the CSP forbids both).
+(function () {
+  "use strict";
+  function region() { return document.getElementById("flashes"); }
+  function show(category, text) {
+    var box = region();
+    if (!box) return;
+    var p = document.createElement("p");
+    p.className = "flash flash-" + category;
+    p.textContent = text;
+    box.replaceChildren(p);
+  }
+  function app() { return document.getElementById("app"); }
+
+  // Messages from the server travel in an HX-Trigger "flash" event.
+  document.addEventListener("flash", function (event) {
+    var messages = event.detail && event.detail.value;
+    (messages || []).forEach(function (m) { show(m.category, m.message); });
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (!event.detail.xhr.getResponseHeader("HX-Trigger") && status !== 401) {
+      show("error", app().dataset.errorMessage);
+    }
+  });
+  document.addEventListener("htmx:sendError", function () {
+    show("error", app().dataset.offlineMessage);
+  });
+})();

@@ -1,0 +1,172 @@
+"""Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from clinic import create_app, demo
+from clinic.db import connect_database, db, init_schema
+from clinic.models import MODELS, User
+
+CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret",
+    # Fast hashing in tests only; production uses scrypt.
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+}
+
+
+class Client(FlaskClient):
+    """A test client that sends the CSRF token from the page like htmx does (csrf=False: don't)."""
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = kwargs.get("method", "GET").upper()
+        if csrf and method not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        page = super().open("/login", follow_redirects=True)
+        return CSRF_IN_PAGE.search(page.get_data(as_text=True)).group(1)
+
+
+def _server_url(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A database with the schema, private to this test run."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        template = tmp_path_factory.mktemp("db") / "template.db"
+        url = f"sqlite:///{template}"
+    else:
+        name = f"clinic_test_{uuid.uuid4().hex[:10]}"
+        admin = psycopg2.connect(server)
+        admin.autocommit = True
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        url = _server_url(server, name)
+    db.initialize(connect_database(url))
+    init_schema()
+    db.close()
+    yield url
+    if server:
+        db.close()
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    if database_url.startswith("sqlite"):
+        copy = tmp_path / "clinic.db"
+        shutil.copy(database_url.removeprefix("sqlite:///"), copy)
+        url = f"sqlite:///{copy}"
+    else:
+        url = database_url
+        db.initialize(connect_database(url))
+        tables = ", ".join(f'"{m._meta.table_name}"' for m in MODELS)
+        db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        db.close()
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
+    app.test_client_class = Client
+    with app.app_context():
+        yield app
+    if not db.is_closed():
+        db.close()
+    db.obj.close_all() if hasattr(db.obj, "close_all") else None
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def demo_data(app):
+    demo.load()
+    return demo
+
+
+def log_in(client: Client, email: str, password: str = demo.DEMO_PASSWORD):
+    response = client.post("/login", data={"email": email, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def login(app, demo_data):
+    """login("doctor@jinzhou.demo") → a client logged in as that demo account."""
+
+    def make(email: str):
+        return log_in(app.test_client(), email)
+
+    return make
+
+
+@pytest.fixture
+def doctor(login):
+    return login("doctor@jinzhou.demo")
+
+
+@pytest.fixture
+def nurse(login):
+    return login("nurse@jinzhou.demo")
+
+
+@pytest.fixture
+def other_clinic_doctor(login):
+    return login("doctor@huangge.demo")
+
+
+@pytest.fixture
+def coordinator(login):
+    return login("coordinator@hub.demo")
+
+
+@pytest.fixture
+def specialist(login):
+    return login("specialist@hub.demo")
+
+
+@pytest.fixture
+def pharmacist(login):
+    return login("pharmacist@hub.demo")
+
+
+@pytest.fixture
+def admin(login):
+    return login("admin@hub.demo")
+
+
+def user(email: str) -> User:
+    return User.get(User.email == email)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over HTTP on a free local port, in a thread, for the browser tests."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
