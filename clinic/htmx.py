@@ -15,7 +15,7 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(page: str, fragment: str | None = None, status: int = 200, **context) -> Response:
+def render(page: str, fragment: str | None = None, /, status: int = 200, **context) -> Response:
     """Render the page, or only its fragment when htmx asked for one region."""
     template = fragment if fragment and wants_fragment() else page
     return make_response(render_template(template, **context), status)

@@ -83,11 +83,12 @@ def app(database_url, tmp_path):
         db.close()
     app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
     app.test_client_class = Client
-    with app.app_context():
-        yield app
+    # No app context held open here: requests must each get their own `g`, as in production.
+    yield app
     if not db.is_closed():
         db.close()
-    db.obj.close_all() if hasattr(db.obj, "close_all") else None
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()
 
 
 @pytest.fixture
@@ -102,7 +103,8 @@ def runner(app):
 
 @pytest.fixture
 def demo_data(app):
-    demo.load()
+    with app.app_context():
+        demo.load()
     return demo
 
 
@@ -170,3 +172,76 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def make_patient(app):
+    """make_patient(clinic_name=..., documents=[("hkid", "A1234563")], **fields) → Patient."""
+    import datetime as dt
+
+    from clinic.models import IdentityDocument, Organisation, Patient
+
+    def make(clinic_name: str = demo.CLINIC_A, documents=(), **fields):
+        clinic = Organisation.by_name(clinic_name)
+        values = {
+            "chinese_name": "陳大文",
+            "english_name": "CHAN, Tai Man",
+            "sex": "M",
+            "date_of_birth": dt.date(1960, 5, 17),
+            "residency": "hk",
+            "phone": "+85291234567",
+        }
+        patient = Patient.create(clinic=clinic, **(values | fields))
+        for kind, number in documents:
+            IdentityDocument.create(
+                patient=patient, clinic=clinic, kind=kind, number=number, identity_key=number
+            )
+        return patient
+
+    return make
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never `playwright install`: nothing downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_FLAGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """new_page(email=None, locale="en-GB") → a page in a fresh context, logged in if asked."""
+    contexts = []
+
+    def make(email: str | None = None, locale: str = "en-GB"):
+        context = browser.new_context(base_url=live_server, locale=locale)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        if email:
+            page.goto("/login")
+            page.get_by_label("Email").fill(email)
+            page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url("**/today")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -8,6 +8,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from peewee import (
+    JOIN,
     BooleanField,
     CharField,
     DateTimeField,
@@ -219,9 +220,9 @@ class AuditEvent(BaseModel):
     def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
         query = (
             cls.select(cls, User, Organisation)
-            .join(User, on=cls.user, join_type="LEFT OUTER")
+            .join(User, on=cls.user, join_type=JOIN.LEFT_OUTER)
             .switch(cls)
-            .join(Organisation, on=cls.organisation, join_type="LEFT OUTER")
+            .join(Organisation, on=cls.organisation, join_type=JOIN.LEFT_OUTER)
             .order_by(cls.at.desc(), cls.id.desc())
         )
         if action:

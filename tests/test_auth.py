@@ -1,0 +1,110 @@
+"""Login, sessions kept on the server, logout, deactivation, rate limits, safe redirects."""
+
+import datetime as dt
+
+import pytest
+from conftest import log_in, user
+
+from clinic.db import utcnow
+from clinic.models import AuditEvent, Organisation, UserSession
+
+
+def test_login_lands_on_today_with_the_users_name(doctor):
+    page = doctor.get("/today")
+    assert page.status_code == 200
+    assert "WONG Ka Yan" in page.get_data(as_text=True)
+
+
+def test_pages_need_login(client):
+    response = client.get("/today")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/today")
+
+
+def test_unknown_user_and_wrong_password_get_identical_answers(client, demo_data):
+    unknown = client.post("/login", data={"email": "nobody@x.demo", "password": "whatever-123"})
+    wrong = client.post("/login", data={"email": "doctor@jinzhou.demo", "password": "wrong-123"})
+    assert unknown.status_code == wrong.status_code == 422
+    assert unknown.get_data(as_text=True).replace("nobody@x.demo", "") == wrong.get_data(
+        as_text=True
+    ).replace("doctor@jinzhou.demo", "")
+    assert AuditEvent.select().where(AuditEvent.action == "login_failed").count() == 2
+
+
+def test_session_id_changes_at_login(client, demo_data):
+    client.get("/login")
+    before = client.get_cookie("clinic_session").value
+    log_in(client, "nurse@jinzhou.demo")
+    assert client.get_cookie("clinic_session").value != before
+    assert UserSession.select().where(UserSession.ended_at.is_null()).count() == 1
+
+
+def test_logout_ends_the_session_on_the_server(doctor):
+    cookie = doctor.get_cookie("clinic_session").value
+    assert doctor.post("/logout").status_code == 303
+    # Replaying the old cookie (as a second server, or a copied cookie, would) gets nothing.
+    doctor.set_cookie("clinic_session", cookie)
+    assert doctor.get("/today").status_code == 302
+
+
+def test_deactivation_takes_effect_on_the_next_request(doctor):
+    user("doctor@jinzhou.demo").deactivate()
+    assert doctor.get("/today").status_code == 302
+
+
+def test_moving_a_user_to_another_organisation_logs_them_out(doctor):
+    user("doctor@jinzhou.demo").move_to(Organisation.by_name("Huangge Family-Doctor Clinic"))
+    assert doctor.get("/today").status_code == 302
+
+
+def test_idle_session_times_out(app, doctor):
+    idle = app.config["SESSION_IDLE_MINUTES"] + 1
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(minutes=idle)).execute()
+    assert doctor.get("/today").status_code == 302
+
+
+def test_absolute_lifetime_ends_even_a_busy_session(app, doctor):
+    hours = app.config["SESSION_MAX_HOURS"] + 1
+    UserSession.update(created_at=utcnow() - dt.timedelta(hours=hours)).execute()
+    assert doctor.get("/today").status_code == 302
+
+
+def test_polling_does_not_keep_an_idle_session_alive(app, doctor):
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(minutes=5)).execute()
+    doctor.get("/today", headers={"X-Clinic-Poll": "1"})
+    assert UserSession.get().last_seen_at < utcnow() - dt.timedelta(minutes=4)
+    doctor.get("/today")
+    assert UserSession.get().last_seen_at > utcnow() - dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_next_never_leaves_the_site(client, demo_data, target):
+    response = client.post(
+        f"/login?next={target}",
+        data={"email": "doctor@jinzhou.demo", "password": "demo-pass-2026", "next": target},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/today"
+
+
+def test_next_inside_the_site_is_followed(client, demo_data):
+    response = client.post(
+        "/login", data={"email": "admin@hub.demo", "password": "demo-pass-2026", "next": "/admin/"}
+    )
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_login_is_rate_limited(client, demo_data):
+    for _ in range(10):
+        client.post("/login", data={"email": "doctor@jinzhou.demo", "password": "guess-1234"})
+    blocked = client.post("/login", data={"email": "doctor@jinzhou.demo", "password": "guess-1234"})
+    assert blocked.status_code == 429
+    assert "Too many attempts" in blocked.get_data(as_text=True)
+
+
+def test_htmx_request_after_expiry_redirects_the_whole_page(client):
+    response = client.get("/today", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login")

@@ -1,0 +1,47 @@
+"""In a real browser: log in, navigation by role, language switching, logout."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_doctor_logs_in_sees_clinic_navigation_and_logs_out(new_page, demo_data):
+    page = new_page("doctor@jinzhou.demo")
+    nav = page.get_by_role("navigation", name="Main")
+    assert nav.get_by_role("link", name="Today").is_visible()
+    assert nav.get_by_role("link", name="Admin").count() == 0
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+    assert page.get_by_text("You have logged out.").is_visible()
+    page.goto("/today")
+    assert "/login" in page.url
+
+
+def test_admin_sees_admin_navigation_and_the_audit_log(new_page, demo_data):
+    page = new_page("admin@hub.demo")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    page.wait_for_url("**/admin/audit")
+    assert page.get_by_role("heading", name="Audit log").is_visible()
+    assert page.get_by_role("cell", name="login", exact=True).first.is_visible()
+
+
+def test_language_switch_shows_traditional_then_simplified_chinese(new_page, demo_data):
+    page = new_page("nurse@jinzhou.demo")
+    page.get_by_role("button", name="繁體中文").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="今日").is_visible()
+    assert page.locator("html").get_attribute("lang") == "zh-Hant-HK"
+    page.get_by_role("button", name="简体中文").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="今日").is_visible()
+    assert page.get_by_role("button", name="退出登录").is_visible()
+    assert page.locator("html").get_attribute("lang") == "zh-Hans-CN"
+
+
+def test_browser_language_chooses_the_login_page_script(new_page, demo_data):
+    page = new_page(locale="zh-HK")
+    page.goto("/login")
+    assert page.get_by_role("heading", name="登入").is_visible()
+    page = new_page(locale="zh-CN")
+    page.goto("/login")
+    assert page.get_by_role("heading", name="登录").is_visible()
