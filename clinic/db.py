@@ -23,7 +23,7 @@ SQLITE_PRAGMAS = {
 }
 
 # Tables whose rows are facts: never updated or deleted once written.
-APPEND_ONLY_TABLES = ("audit_event",)
+APPEND_ONLY_TABLES = ("audit_event", "referral_event")
 
 
 def utcnow() -> dt.datetime:
@@ -73,7 +73,7 @@ def init_schema() -> None:
             for field in missing:
                 migrate(migrator.add_column(table, field.column_name, field))
             if missing:
-                model._create_indexes(safe=True)
+                model._schema.create_indexes(safe=True)
         for table in APPEND_ONLY_TABLES:
             _make_append_only(table)
 
@@ -89,7 +89,7 @@ def _make_append_only(table: str) -> None:
         return
     db.execute_sql(
         "CREATE OR REPLACE FUNCTION clinic_append_only() RETURNS trigger AS $$ "
-        "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+        "BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
     )
     db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     db.execute_sql(

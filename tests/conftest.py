@@ -41,6 +41,20 @@ class Client(FlaskClient):
         return CSRF_IN_PAGE.search(page.get_data(as_text=True)).group(1)
 
 
+def pytest_sessionstart(session):
+    """Compile the catalogues, so tests always see the committed .po files, never a stale .mo."""
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).parent.parent / "translations").glob("*/LC_MESSAGES/messages.po"):
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        with po.with_suffix(".mo").open("wb") as target:
+            write_mo(target, catalog)
+
+
 def _server_url(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))

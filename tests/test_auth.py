@@ -3,10 +3,11 @@
 import datetime as dt
 
 import pytest
-from conftest import log_in, user
 
 from clinic.db import utcnow
 from clinic.models import AuditEvent, Organisation, UserSession
+
+from conftest import log_in, user
 
 
 def test_login_lands_on_today_with_the_users_name(doctor):

@@ -1,0 +1,129 @@
+"""Three complete catalogues, locale by user choice then browser script, times in the org's zone."""
+
+import datetime as dt
+import re
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from clinic.i18n import locale_from_header
+from clinic.models import AuditEvent
+
+from conftest import user
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("en", "zh_Hant_HK", "zh_Hans_CN")
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+
+
+def catalogue(locale: str):
+    path = ROOT / "translations" / locale / "LC_MESSAGES" / "messages.po"
+    return read_po(BytesIO(path.read_bytes()), locale=locale)
+
+
+def messages_in_code() -> set[str]:
+    method_map = [("clinic/**.py", "python"), ("templates/**.html", "jinja2")]
+    found = extract_from_dir(ROOT, method_map=method_map, keywords=KEYWORDS)
+    return {m[2] if isinstance(m[2], str) else m[2][0] for m in found}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalogue_is_complete_and_has_nothing_fuzzy(locale):
+    messages = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalogue(locale) if m.id}
+    missing = sorted(messages_in_code() - set(messages))
+    assert not missing, f"not in the {locale} catalogue (run make translations): {missing}"
+    for key, message in messages.items():
+        assert "fuzzy" not in message.flags, f"{locale}: fuzzy {key!r}"
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings), f"{locale}: untranslated {key!r}"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("zh-HK,zh;q=0.9,en;q=0.8", "zh_Hant_HK"),
+        ("zh-MO", "zh_Hant_HK"),
+        ("zh-TW", "zh_Hant_HK"),
+        ("yue", "zh_Hant_HK"),
+        ("zh-CN,zh;q=0.9", "zh_Hans_CN"),
+        ("zh-SG", "zh_Hans_CN"),
+        ("zh", "zh_Hans_CN"),
+        ("en-GB,en;q=0.9", "en"),
+        ("fr-FR", "en"),
+        ("", "en"),
+    ],
+)
+def test_browser_language_is_chosen_by_script(header, expected):
+    from werkzeug.datastructures import LanguageAccept
+    from werkzeug.http import parse_accept_header
+
+    assert locale_from_header(parse_accept_header(header, LanguageAccept)) == expected
+
+
+def visible_english(app, page: str) -> set[str]:
+    """Catalogue messages that appear, in English, on a page."""
+    english = {m.id for m in catalogue("en") if isinstance(m.id, str) and len(m.id) > 3}
+    text = re.sub(r"<[^>]+>", "\n", page)
+    return {msgid for msgid in english if re.search(rf"(^|\n)\s*{re.escape(msgid)}\s*(\n|$)", text)}
+
+
+@pytest.mark.parametrize(
+    ("accept", "words"), [("zh-HK", ["登入", "密碼"]), ("zh-CN", ["登录", "密码"])]
+)
+def test_login_page_is_fully_translated(app, client, accept, words):
+    page = client.get("/login", headers={"Accept-Language": accept}).get_data(as_text=True)
+    for word in words:
+        assert word in page
+    assert visible_english(app, page) == set()
+
+
+@pytest.mark.parametrize(("lang", "word"), [("zh_Hant_HK", "今日"), ("zh_Hans_CN", "退出登录")])
+def test_home_page_is_fully_translated_after_switching(app, nurse, lang, word):
+    nurse.post("/language", data={"lang": lang, "next": "/today"})
+    page = nurse.get("/today").get_data(as_text=True)
+    assert word in page
+    assert visible_english(app, page) == set()
+
+
+def test_language_choice_is_remembered_for_the_user(app, nurse, login):
+    nurse.post("/language", data={"lang": "zh_Hans_CN"})
+    assert user("nurse@jinzhou.demo").language == "zh_Hans_CN"
+    again = login("nurse@jinzhou.demo")
+    assert "退出登录" in again.get("/today").get_data(as_text=True)
+
+
+def test_language_switch_works_logged_out_and_refuses_unknown_languages(client):
+    assert client.post("/language", data={"lang": "zh_Hant_HK"}).status_code == 303
+    assert "登入" in client.get("/login").get_data(as_text=True)
+    assert client.post("/language", data={"lang": "xx"}).status_code == 400
+
+
+def test_form_messages_are_in_hong_kong_chinese_not_simplified(client):
+    client.post("/language", data={"lang": "zh_Hant_HK"})
+    page = client.post("/login", data={"email": "", "password": ""}).get_data(as_text=True)
+    assert "請輸入電郵" in page
+    assert "该字段" not in page
+
+
+def test_times_are_shown_in_the_organisations_time_zone(app, admin):
+    AuditEvent.create(action="time_probe", at=dt.datetime(2026, 3, 5, 20, 30))
+    page = admin.get("/admin/audit?action=time_probe").get_data(as_text=True)
+    # 20:30 UTC is 04:30 the next morning in Hong Kong.
+    assert "3/6/26, 4:30" in page
+
+
+def test_error_pages_are_translated(client):
+    page = client.get("/no-such-page", headers={"Accept-Language": "zh-HK"})
+    assert page.status_code == 404
+    assert "找不到" in page.get_data(as_text=True)
+
+
+def test_user_language_beats_the_browser(app, doctor):
+    account = user("doctor@jinzhou.demo")
+    account.language = "zh_Hant_HK"
+    account.save()
+    page = doctor.get("/today", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "今日" in page

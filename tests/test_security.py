@@ -1,0 +1,94 @@
+"""CSRF on every unsafe request, security headers, no inline script, caching, size limits."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def unsafe_routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods & UNSAFE):
+            url = rule.build({arg: 1 for arg in rule.arguments}, append_unknown=False)[1]
+            yield method, url
+
+
+def test_every_unsafe_request_without_a_csrf_token_is_refused(app, doctor):
+    routes = list(unsafe_routes(app))
+    assert len(routes) >= 3
+    for method, url in routes:
+        response = doctor.open(url, method=method, data={"x": "1"}, csrf=False)
+        assert response.status_code == 400, (method, url, response.status_code)
+
+
+def test_htmx_requests_pass_csrf_with_the_header_from_the_page(doctor):
+    token = doctor.csrf_token()
+    response = doctor.post("/logout", headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/login", "/today", "/no-such-page", "/static/css/app.css"])
+def test_every_response_carries_the_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "http" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_are_never_stored_by_the_browser(doctor):
+    assert doctor.get("/today").headers["Cache-Control"] == "no-store"
+
+
+def test_session_cookie_is_httponly_and_samesite(client):
+    cookie = client.get("/login").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_no_inline_script_or_event_handler_in_any_template():
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        for script in re.findall(r"<script\b[^>]*>(.*?)</script>", text, flags=re.S):
+            assert script.strip() == "", f"inline script in {template}"
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), f"script without src in {template}"
+        assert not re.search(r"\son[a-z]+\s*=", text), f"inline event handler in {template}"
+        assert "hx-on" not in text and "js:" not in text, f"eval-needing htmx in {template}"
+
+
+def test_htmx_is_configured_to_keep_nothing_and_evaluate_nothing(client):
+    page = client.get("/login").get_data(as_text=True)
+    config = re.search(r"name=\"htmx-config\" content='([^']+)'", page).group(1)
+    assert '"historyCacheSize":0' in config
+    assert '"allowEval":false' in config
+    assert '{"code":"422","swap":true}' in config
+
+
+def test_static_files_are_fingerprinted_and_cached_for_a_year(client):
+    page = client.get("/login").get_data(as_text=True)
+    for url in re.findall(r'(?:href|src)="(/static/[^"]+\?v=[0-9a-f]+)"', page):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "max-age=31536000" in response.headers["Cache-Control"], url
+        assert "immutable" in response.headers["Cache-Control"]
+    assert "/static/vendor/htmx.min.js?v=" in page
+
+
+def test_htmx_is_served_locally_from_the_installed_package(client):
+    body = client.get("/static/vendor/htmx.min.js").get_data(as_text=True)
+    assert "htmx" in body and 'version:"2.' in body.replace(" ", "").replace("'", '"')
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_responses_are_compressed(client, encoding):
+    response = client.get("/login", headers={"Accept-Encoding": encoding})
+    assert response.headers["Content-Encoding"] == encoding
+
+
+def test_oversized_requests_are_refused(client):
+    response = client.post("/login", data={"email": "x" * 600_000, "password": "y"})
+    assert response.status_code == 413
