@@ -26,6 +26,8 @@ def from_environment(instance_path: Path) -> dict:
         "SESSION_MAX_HOURS": int(os.environ.get("SESSION_MAX_HOURS", "12")),
         "SESSION_COOKIE_SECURE": os.environ.get("SECURE_COOKIES", "") == "1",
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # How many reverse proxies stand in front (their X-Forwarded-For/-Proto are trusted).
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
     }
 
 
@@ -49,4 +51,8 @@ DEFAULTS = {
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript", "text/calendar"],
     "SEND_FILE_MAX_AGE_DEFAULT": 0,
     "PASSWORD_HASH_METHOD": "scrypt",
+    # Referrals: response targets per priority (hours); hub access to a patient after closing.
+    "REFERRAL_TARGET_HOURS": {"green": 2, "urgent": 24, "routine": 72},
+    "HUB_ACCESS_DAYS_AFTER_CLOSE": 30,
+    "REFERRAL_POLL_SECONDS": 20,
 }
