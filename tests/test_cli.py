@@ -1,0 +1,82 @@
+"""The command line operators rely on: create-org, create-user, demo."""
+
+from clinic.models import Organisation, User
+
+from conftest import log_in
+
+
+def test_create_organisations_and_a_user_who_can_log_in(app, runner, client):
+    assert runner.invoke(args=["create-org", "Hub", "--kind", "hub"]).exit_code == 0
+    result = runner.invoke(args=["create-org", "Clinic One", "--kind", "clinic", "--hub", "Hub"])
+    assert result.exit_code == 0, result.output
+    assert [hub.name for hub in Organisation.by_name("Clinic One").hubs()] == ["Hub"]
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "GP@One.example",
+            "--org",
+            "Clinic One",
+            "--role",
+            "doctor",
+            "--name",
+            "Dr One",
+            "--password",
+            "long-enough-pw",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert User.get(User.email == "gp@one.example").name == "Dr One"
+    log_in(client, "gp@one.example", "long-enough-pw")
+
+
+def test_create_user_prompts_for_the_password(app, runner):
+    runner.invoke(args=["create-org", "Hub", "--kind", "hub"])
+    result = runner.invoke(
+        args=["create-user", "p@hub.example", "--org", "Hub", "--role", "pharmacist"],
+        input="prompted-password\nprompted-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert User.authenticate("p@hub.example", "prompted-password")
+
+
+def test_cli_refuses_bad_input_clearly(app, runner):
+    runner.invoke(args=["create-org", "Hub", "--kind", "hub"])
+    assert "exists already" in runner.invoke(args=["create-org", "Hub", "--kind", "hub"]).output
+    result = runner.invoke(args=["create-org", "C", "--kind", "clinic", "--hub", "Nowhere"])
+    assert "No organisation named 'Nowhere'" in result.output
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "x@hub.example",
+            "--org",
+            "Hub",
+            "--role",
+            "nurse",
+            "--password",
+            "long-enough-pw",
+        ]
+    )
+    assert "has no 'nurse' role" in result.output
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "x@hub.example",
+            "--org",
+            "Hub",
+            "--role",
+            "coordinator",
+            "--password",
+            "short",
+        ]
+    )
+    assert "at least 10 characters" in result.output
+
+
+def test_demo_loads_once_and_prints_the_accounts(app, runner):
+    first = runner.invoke(args=["demo", "--if-empty"])
+    assert first.exit_code == 0 and "doctor@jinzhou.demo" in first.output
+    organisations = Organisation.select().count()
+    again = runner.invoke(args=["demo", "--if-empty"])
+    assert "already present" in again.output and "doctor@jinzhou.demo" in again.output
+    assert Organisation.select().count() == organisations
+    assert runner.invoke(args=["demo"]).exit_code != 0
