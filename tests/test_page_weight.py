@@ -1,0 +1,80 @@
+"""Performance budget: every page a user can reach, for every role, stays small on the wire.
+
+A crawler starts at /today for each demo role and follows every link and every htmx GET on the
+pages it sees, so new routes are covered as soon as something links to them.
+"""
+
+import gzip
+import re
+from collections import deque
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+PAGE_BUDGET = 14_000  # bytes, gzip: fits the first round trips of a slow link
+FRAGMENT_BUDGET = 8_000
+ROLES = (
+    "doctor@jinzhou.demo",
+    "nurse@jinzhou.demo",
+    "coordinator@hub.demo",
+    "specialist@hub.demo",
+    "pharmacist@hub.demo",
+    "admin@hub.demo",
+)
+LINK = re.compile(r'\s(?:href|hx-get)="([^"#]+)"')
+NOT_PAGES = ("/static/", "/logout")
+MAX_PAGES = 150
+
+
+def wire_size(body: bytes) -> int:
+    return len(gzip.compress(body, compresslevel=6))
+
+
+def crawl(client, start: str = "/today"):
+    """Yield (url, response) for every same-site HTML page reachable by links from start."""
+    seen, queue = {start}, deque([start])
+    while queue and len(seen) <= MAX_PAGES:
+        url = queue.popleft()
+        response = client.get(url, follow_redirects=True)
+        yield url, response
+        if "text/html" not in response.content_type:
+            continue
+        for found in LINK.findall(response.get_data(as_text=True)):
+            target = urljoin(url, found.replace("&amp;", "&"))
+            parts = urlsplit(target)
+            if parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
+                continue
+            seen.add(target)
+            queue.append(target)
+
+
+@pytest.mark.parametrize("email", ROLES)
+def test_every_reachable_page_and_fragment_is_within_budget(login, email):
+    client = login(email)
+    pages = 0
+    for url, response in crawl(client):
+        assert response.status_code in (200, 204), (url, response.status_code)
+        if "text/html" not in response.content_type:
+            continue
+        pages += 1
+        size = wire_size(response.data)
+        assert size <= PAGE_BUDGET, f"{url}: {size} bytes gzip, budget {PAGE_BUDGET}"
+        fragment = client.get(url, headers={"HX-Request": "true"})
+        if fragment.status_code == 200 and b"<html" not in fragment.data:
+            size = wire_size(fragment.data)
+            assert size <= FRAGMENT_BUDGET, f"{url} fragment: {size} bytes gzip"
+    assert pages >= 1
+
+
+def test_every_page_route_is_reached_by_some_role(app, login):
+    """No page hides from the budget: each GET route without parameters is linked somewhere."""
+    reached = set()
+    for email in ROLES:
+        reached |= {urlsplit(url).path for url, _ in crawl(login(email))}
+    routes = {
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith("/static")
+    }
+    unreached = routes - reached - {"/", "/login"}
+    assert not unreached, f"not linked from any page: {sorted(unreached)}"
