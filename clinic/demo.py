@@ -44,6 +44,11 @@ def load() -> None:
                 role=role,
                 organisation=Organisation.by_name(organisation),
             )
+        from clinic.referrals import demo as referrals_demo
+
+        referrals_demo.load(
+            HUB_NAME, CLINIC_A, "doctor@jinzhou.demo", "coordinator@hub.demo", "specialist@hub.demo"
+        )
 
 
 def accounts_text() -> str:

@@ -4,5 +4,7 @@ from clinic.models.core import *  # noqa: F403
 from clinic.models.core import CORE_MODELS
 from clinic.models.patients import *  # noqa: F403
 from clinic.models.patients import PATIENT_MODELS
+from clinic.models.referrals import *  # noqa: F403
+from clinic.models.referrals import REFERRAL_MODELS
 
-MODELS = [*CORE_MODELS, *PATIENT_MODELS]
+MODELS = [*CORE_MODELS, *PATIENT_MODELS, *REFERRAL_MODELS]

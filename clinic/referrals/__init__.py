@@ -1,0 +1,1 @@
+"""Two-way referral: clinic → hub hospital → back-referral, and hub → clinic."""
