@@ -32,20 +32,10 @@ def free_port() -> int:
 
 
 def serve(app: str, port: int, env: dict) -> subprocess.Popen:
-    command = [
-        str(BIN / "gunicorn"),
-        "--workers",
-        "1",
-        "--threads",
-        "8",
-        "--worker-class",
-        "gthread",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        app,
-    ]
+    # Settings given here in full (not gunicorn.conf.py), identical for both servers; no access log.
+    settings = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
+    command = [str(BIN / "gunicorn"), "--config", "/dev/null", *settings.split()]
+    command += ["--bind", f"127.0.0.1:{port}", app]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     for _ in range(100):
         try:
