@@ -1,0 +1,1 @@
+"""Patients: registration, identity documents, search, the patient page and the check-in queue."""
