@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from clinic.i18n import locale_from_header
 from clinic.models import AuditEvent
 
-from conftest import user
+from conftest import log_in, user
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("en", "zh_Hant_HK", "zh_Hans_CN")
@@ -127,3 +127,13 @@ def test_user_language_beats_the_browser(app, doctor):
     account.save()
     page = doctor.get("/today", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "今日" in page
+
+
+def test_language_picked_on_the_login_page_becomes_the_users_choice(app, client, demo_data):
+    account = user("nurse@jinzhou.demo")
+    account.language = "en"
+    account.save()
+    client.post("/language", data={"lang": "zh_Hans_CN"})
+    log_in(client, "nurse@jinzhou.demo")
+    assert user("nurse@jinzhou.demo").language == "zh_Hans_CN"
+    assert "退出登录" in client.get("/today").get_data(as_text=True)

@@ -110,7 +110,8 @@ def _start_session(user: User) -> None:
     language = session.get("lang")
     session.clear()
     session["sid"] = UserSession.start(user, request.remote_addr, request.user_agent.string)
-    if language and not user.language:
+    if language and language != user.language:
+        # A language picked on the login page just now is the latest explicit choice.
         user.language = language
         user.save(only=[User.language])
     login_user(user)
