@@ -44,8 +44,9 @@ def _register_blueprints(app: Flask) -> None:
     from clinic.admin.views import bp as admin
     from clinic.auth.views import bp as auth
     from clinic.auth.views import login_manager
+    from clinic.referrals.views import bp as referrals
     from clinic.today.views import bp as today
 
     login_manager.init_app(app)
-    for blueprint in (auth, today, admin):
+    for blueprint in (auth, today, admin, referrals):
         app.register_blueprint(blueprint)

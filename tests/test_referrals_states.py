@@ -4,7 +4,6 @@ import datetime as dt
 import threading
 
 import pytest
-from conftest import user
 
 from clinic.db import db, utcnow
 from clinic.models import Consent, IdentityDocument, Organisation, Patient
@@ -18,6 +17,8 @@ from clinic.models.referrals import (
     ReferralEvent,
     Refused,
 )
+
+from conftest import user
 
 HUB = "Nansha Hub Hospital"
 
@@ -308,7 +309,7 @@ def _race(app, referral_id, people, move, threads=12):
                 outcomes.append("won")
             except Conflict:
                 outcomes.append("lost")
-            except Exception as error:  # noqa: BLE001 (reported by the assertion below)
+            except Exception as error:
                 outcomes.append(repr(error))
             finally:
                 db.close()

@@ -73,6 +73,27 @@ OWNER_SIDE = {
     DOWN: {DRAFT: "from", SUBMITTED: "to"},
 }
 
+# Who moves what: (direction → move → (side, roles, from states)), as DESIGN.md §2 lists them.
+MOVES = {
+    UP: {
+        "submit": ("from", (DOCTOR,), (DRAFT,)),
+        "accept": ("to", (COORDINATOR,), (SUBMITTED,)),
+        "decline": ("to", (COORDINATOR,), (SUBMITTED,)),
+        "request_info": ("to", (COORDINATOR, SPECIALIST), (SUBMITTED, ACCEPTED)),
+        "answer": ("from", (DOCTOR,), (INFO_REQUESTED,)),
+        "cancel": ("from", (DOCTOR,), (DRAFT, SUBMITTED, INFO_REQUESTED)),
+        "no_show": ("to", (COORDINATOR, SPECIALIST), (ACCEPTED,)),
+        "back_referral": ("to", (SPECIALIST,), (ACCEPTED,)),
+        "acknowledge": ("from", (DOCTOR,), (COMPLETED,)),
+    },
+    DOWN: {
+        "submit": ("from", (SPECIALIST,), (DRAFT,)),
+        "accept_down": ("to", (DOCTOR,), (SUBMITTED,)),
+        "decline": ("to", (DOCTOR,), (SUBMITTED,)),
+        "cancel": ("from", (SPECIALIST,), (DRAFT, SUBMITTED)),
+    },
+}
+
 MOBILITY = {
     "walking": _l("Walks unaided"),
     "assisted": _l("Walks with help"),
@@ -326,18 +347,26 @@ class Referral(BaseModel):
         return dt.timedelta(hours=hours[priority])
 
     # ---- the state machine ------------------------------------------------------------------
-    def _check(self, user: User, side: str, roles: tuple, states: tuple, direction=UP) -> None:
-        if self.direction != direction or user.organisation_id != getattr(self, f"{side}_org_id"):
+    def _check(self, user: User, move: str) -> None:
+        rule = MOVES[self.direction].get(move)
+        if rule is None or self.state not in rule[2]:
+            raise Refused(_l("Not possible: the referral is %(state)s.", state=STATES[self.state]))
+        side, roles, _states = rule
+        if user.organisation_id != getattr(self, f"{side}_org_id"):
             raise Refused(_l("This referral is not yours to move."))
         if not user.has_role(*roles):
             raise Refused(_l("Your role cannot make this move."))
-        if self.state not in states:
-            raise Refused(
-                _l(
-                    "Not possible: the referral is %(state)s.",
-                    state=STATES[self.state],
-                )
-            )
+
+    def moves_for(self, user: User) -> list[str]:
+        """The moves this user may make now (for showing the right buttons)."""
+        allowed = []
+        for move in MOVES[self.direction]:
+            try:
+                self._check(user, move)
+            except Refused:
+                continue
+            allowed.append(move)
+        return allowed
 
     def _move(self, user: User, action: str, to: str, note: str | None = None, **fields) -> None:
         """Compare-and-set from the state this object holds to `to`, plus one timeline event."""
@@ -370,14 +399,15 @@ class Referral(BaseModel):
             setattr(self, name, value)
 
     def submit(self, user: User) -> None:
-        roles = (DOCTOR,) if self.direction == UP else (SPECIALIST,)
-        self._check(user, "from", roles, (DRAFT,), self.direction)
+        self._check(user, "submit")
         if self.needs_consent and not self.consent_is_valid():
             raise Refused(_l("The patient's cross-border consent is missing or withdrawn."))
         self._move(user, "submit", SUBMITTED, submitted_at=utcnow())
 
     def accept(self, user: User, appointment_at, place, instructions="", transport=False) -> None:
-        self._check(user, "to", (COORDINATOR,), (SUBMITTED,))
+        if self.direction == DOWN:
+            raise Refused(_l("A down-referral is accepted into the clinic's register."))
+        self._check(user, "accept")
         self._move(
             user, "accept", ACCEPTED, note=place,
             appointment_at=appointment_at, appointment_place=place,
@@ -386,40 +416,36 @@ class Referral(BaseModel):
         )  # fmt: skip
 
     def decline(self, user: User, reason: str) -> None:
-        if self.direction == DOWN:
-            self._check(user, "to", (DOCTOR,), (SUBMITTED,), DOWN)
-        else:
-            self._check(user, "to", (COORDINATOR,), (SUBMITTED,))
+        self._check(user, "decline")
         if not (reason or "").strip():
             raise Refused(_l("Give the reason for declining."))
         self._move(user, "decline", DECLINED, note=reason, decline_reason=reason, decided_by=user)
 
     def request_info(self, user: User, question: str) -> None:
-        self._check(user, "to", (COORDINATOR, SPECIALIST), (SUBMITTED, ACCEPTED))
+        self._check(user, "request_info")
         if not (question or "").strip():
             raise Refused(_l("Write the question."))
         self._move(user, "request_info", INFO_REQUESTED, note=question, question=question)
 
     def answer_info(self, user: User, answer: str) -> None:
-        self._check(user, "from", (DOCTOR,), (INFO_REQUESTED,))
+        self._check(user, "answer")
         if not (answer or "").strip():
             raise Refused(_l("Write the answer."))
         self._move(user, "answer", SUBMITTED, note=answer, answer=answer)
 
     def cancel(self, user: User, reason: str) -> None:
-        roles = (DOCTOR,) if self.direction == UP else (SPECIALIST,)
-        self._check(user, "from", roles, (DRAFT, SUBMITTED, INFO_REQUESTED), self.direction)
+        self._check(user, "cancel")
         if not (reason or "").strip():
             raise Refused(_l("Give the reason for cancelling."))
         self._move(user, "cancel", CANCELLED, note=reason, cancel_reason=reason)
 
     def record_no_show(self, user: User) -> None:
-        self._check(user, "to", (COORDINATOR, SPECIALIST), (ACCEPTED,))
+        self._check(user, "no_show")
         self._move(user, "no_show", NO_SHOW)
 
     def write_back_referral(self, user: User, **summary) -> None:
         """Specialist's back-referral summary; the specialist signs it by name."""
-        self._check(user, "to", (SPECIALIST,), (ACCEPTED,))
+        self._check(user, "back_referral")
         if not (summary.get("br_diagnosis") or "").strip():
             raise Refused(_l("The back-referral needs a diagnosis."))
         fields = {k: v for k, v in summary.items() if k.startswith("br_")}
@@ -429,12 +455,12 @@ class Referral(BaseModel):
         )  # fmt: skip
 
     def acknowledge(self, user: User) -> None:
-        self._check(user, "from", (DOCTOR,), (COMPLETED,))
+        self._check(user, "acknowledge")
         self._move(user, "acknowledge", CLOSED)
 
     def accept_down(self, user: User) -> Patient:
         """The clinic takes the patient into its register (matched by identity document)."""
-        self._check(user, "to", (DOCTOR,), (SUBMITTED,), DOWN)
+        self._check(user, "accept_down")
         with write_transaction():
             registered = register_copy_at(self.patient, self.to_org_id, user)
             self._move(user, "accept", ACCEPTED, clinic_patient=registered, decided_by=user)
@@ -492,6 +518,8 @@ def register_copy_at(patient: Patient, clinic_id, user: User) -> Patient:
             patient=copy, clinic=clinic_id, kind=document.kind, number=document.number,
             identity_key=document.identity_key, country=document.country,
         )  # fmt: skip
+    if hasattr(copy, "refresh_search_keys"):  # the register's search index, when it has one
+        copy.refresh_search_keys()
     return copy
 
 

@@ -27,3 +27,11 @@
     show("error", app().dataset.offlineMessage);
   });
 })();
+
+// Referrals: a polled region does not refresh while an inline form in it is open.
+document.addEventListener("htmx:confirm", function (event) {
+  var el = event.detail.elt;
+  if (el.hasAttribute && el.hasAttribute("data-poll") && el.querySelector("form.inline")) {
+    event.preventDefault();
+  }
+});

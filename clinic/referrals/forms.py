@@ -1,0 +1,173 @@
+"""Referral forms: each owns its validation, with messages in the user's language."""
+
+from flask_babel import lazy_gettext as _l
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from clinic.forms import Form
+from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
+
+TOO_LONG = _l("This is too long.")
+
+
+def text(label, required=None, max_length=4000, rows=3):
+    validators = [DataRequired(message=required)] if required else [Optional()]
+    validators.append(Length(max=max_length, message=TOO_LONG))
+    return TextAreaField(label, validators=validators, render_kw={"rows": rows})
+
+
+class ReferralForm(Form):
+    """An up-referral, written by a clinic doctor from a patient's record."""
+
+    service = SelectField(
+        _l("Service"), coerce=int, validators=[InputRequired(message=_l("Choose a service."))]
+    )
+    priority = RadioField(
+        _l("Priority"),
+        choices=list(PRIORITIES.items()),
+        default="routine",
+        validators=[InputRequired(message=_l("Choose the priority."))],
+    )
+    reason = text(_l("Reason for referral"), _l("Give the reason for referral."))
+    clinical_summary = text(_l("Clinical summary"))
+    working_diagnosis = StringField(
+        _l("Working diagnosis"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
+    )
+    icd10 = StringField(
+        _l("ICD-10 code"),
+        validators=[
+            Optional(),
+            Regexp(
+                r"^[A-Za-z][0-9]{2}(\.[0-9A-Za-z]{1,4})?$",
+                message=_l("An ICD-10 code looks like I20.8 or E11."),
+            ),
+        ],
+        filters=[lambda v: v.strip().upper() if v else v],
+    )
+    results = text(_l("Relevant results"))
+    medications = text(_l("Current medications"))
+    allergies = text(_l("Allergies"), max_length=1000)
+    direct_billing = BooleanField(_l("Insurance direct billing"))
+    transport_needed = BooleanField(_l("Transport needed"))
+    mobility = SelectField(
+        _l("Mobility"),
+        choices=[("", "—"), *MOBILITY.items()],
+        validators=[Optional()],
+    )
+    escort = BooleanField(_l("Escort needed"))
+    pickup_notes = text(_l("Pickup notes"), max_length=1000)
+    consent_given = BooleanField(
+        _l("The patient consents to cross-border sharing of records for this referral")
+    )
+
+    def __init__(self, *args, hubs=(), consent=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.consent = consent
+        self.services = {s.id: s for s in HubService.for_hubs(hubs)}
+        self.service.choices = [
+            (s.id, f"{s.hub.name} · {s.label()}" + (" *" if s.cross_border else ""))
+            for s in self.services.values()
+        ]
+
+    @property
+    def chosen_service(self) -> HubService | None:
+        return self.services.get(self.service.data)
+
+    def validate_service(self, field):
+        if field.data not in self.services:
+            raise ValidationError(_l("Choose a service."))
+
+    def validate_consent_given(self, field):
+        service = self.chosen_service
+        if service and service.cross_border and not self.consent and not field.data:
+            raise ValidationError(
+                _l("This service is across the border: the patient's consent is required.")
+            )
+
+
+class AcceptForm(Form):
+    appointment_at = DateTimeLocalField(
+        _l("Appointment time"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(message=_l("Give the appointment time."))],
+    )
+    appointment_place = StringField(
+        _l("Place"),
+        validators=[
+            DataRequired(message=_l("Give the place.")),
+            Length(max=200, message=TOO_LONG),
+        ],
+    )
+    appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
+    transport_arranged = BooleanField(_l("Transport arranged"))
+
+
+class DeclineForm(Form):
+    reason = text(_l("Reason for declining"), _l("Give the reason for declining."), rows=2)
+
+
+class QuestionForm(Form):
+    question = text(_l("Question for the referring doctor"), _l("Write the question."), rows=2)
+
+
+class AnswerForm(Form):
+    answer = text(_l("Answer"), _l("Write the answer."), rows=3)
+
+
+class CancelForm(Form):
+    reason = text(_l("Reason for cancelling"), _l("Give the reason for cancelling."), rows=2)
+
+
+class BackReferralForm(Form):
+    br_diagnosis = text(_l("Diagnosis"), _l("The back-referral needs a diagnosis."), rows=2)
+    br_treatment = text(_l("Treatment"), rows=2)
+    br_medication_changes = text(_l("Medication changes"), rows=2)
+    br_follow_up_plan = text(_l("Follow-up plan"), rows=2)
+    br_follow_up_due = DateField(
+        _l("Follow-up due date"),
+        validators=[Optional()],
+    )
+
+
+class DownReferralForm(Form):
+    """A hub specialist refers a patient back to a community clinic for follow-up."""
+
+    clinic = SelectField(
+        _l("Clinic"), coerce=int, validators=[InputRequired(message=_l("Choose a clinic."))]
+    )
+    priority = RadioField(
+        _l("Priority"),
+        choices=list(PRIORITIES.items()),
+        default="routine",
+        validators=[InputRequired(message=_l("Choose the priority."))],
+    )
+    reason = text(_l("Reason for referral"), _l("Give the reason for referral."))
+    clinical_summary = text(_l("Clinical summary"))
+    working_diagnosis = StringField(
+        _l("Working diagnosis"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
+    )
+    medications = text(_l("Current medications"))
+    allergies = text(_l("Allergies"), max_length=1000)
+
+    def __init__(self, *args, clinics=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic.choices = [(c.id, c.name) for c in clinics]
+
+    def validate_clinic(self, field):
+        if field.data not in {c for c, _label in self.clinic.choices}:
+            raise ValidationError(_l("Choose a clinic."))

@@ -1,0 +1,475 @@
+"""Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import force_locale, to_utc
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.db import write_transaction
+from clinic.htmx import render, trigger, wants_fragment
+from clinic.models import (
+    COORDINATOR,
+    DOCTOR,
+    DOCUMENT_KINDS,
+    NURSE,
+    SPECIALIST,
+    Consent,
+    Organisation,
+    Patient,
+)
+from clinic.models.referrals import (
+    DOWN,
+    MOBILITY,
+    PRIORITIES,
+    STATES,
+    UP,
+    HubService,
+    Referral,
+    TransitionError,
+    clinics_of_hub,
+)
+from clinic.referrals import forms
+
+bp = Blueprint("referrals", __name__, url_prefix="/referrals")
+REFERRAL_ROLES = (DOCTOR, NURSE, COORDINATOR, SPECIALIST)
+LIST_SIZE = 100
+
+# URL slug → (model move, form, button label, success message)
+ACTIONS = {
+    "submit": ("submit", None, _l("Submit"), _l("Referral submitted.")),
+    "accept": ("accept", forms.AcceptForm, _l("Accept"), _l("Referral accepted.")),
+    "accept-down": ("accept_down", None, _l("Accept into our register"), _l("Patient accepted.")),
+    "decline": ("decline", forms.DeclineForm, _l("Decline"), _l("Referral declined.")),
+    "request-info": (
+        "request_info",
+        forms.QuestionForm,
+        _l("Ask for information"),
+        _l("Question sent."),
+    ),
+    "answer": ("answer", forms.AnswerForm, _l("Answer"), _l("Answer sent.")),
+    "cancel": ("cancel", forms.CancelForm, _l("Cancel referral"), _l("Referral cancelled.")),
+    "no-show": ("no_show", None, _l("Record no-show"), _l("No-show recorded.")),
+    "back-referral": (
+        "back_referral",
+        forms.BackReferralForm,
+        _l("Write back-referral"),
+        _l("Back-referral sent."),
+    ),
+    "acknowledge": ("acknowledge", None, _l("Acknowledge"), _l("Back-referral acknowledged.")),
+}
+SLUG = {move: slug for slug, (move, *_rest) in ACTIONS.items()}
+
+
+@bp.app_context_processor
+def referral_helpers():
+    return {
+        "referral_badge": _badge_count,
+        "referral_worklist": _worklist,
+        "referral_actions": ACTIONS,
+        "referral_slug": SLUG,
+        "referral_states": STATES,
+        "referral_priorities": PRIORITIES,
+        "referral_mobility": MOBILITY,
+        "referral_document_kinds": DOCUMENT_KINDS,
+        "patient_referrals": _patient_referrals,
+        "patient_name": patient_name,
+    }
+
+
+def patient_name(patient) -> str:
+    return (
+        " ".join(n for n in (patient.chinese_name, patient.english_name) if n) or f"#{patient.id}"
+    )
+
+
+def _patient_referrals(patient):
+    return list(
+        Referral.visible_to(current_user)
+        .where(Referral.patient == patient)
+        .order_by(Referral.created_at.desc())
+        .limit(20)
+    )
+
+
+def _badge_count() -> int | None:
+    if not current_user.is_authenticated or not current_user.has_role(*REFERRAL_ROLES):
+        return None
+    return Referral.awaiting(current_user).count()
+
+
+def _worklist(limit: int = 10):
+    if not current_user.has_role(*REFERRAL_ROLES):
+        return []
+    return list(Referral.listing(current_user, needs=True).where(Referral.state != "draft")[:limit])
+
+
+def _load(referral_id) -> Referral:
+    """The referral if the user's organisation sent or received it; 404 (audited) otherwise."""
+    return get_visible_or_404(Referral.visible_to(current_user), referral_id, "referral")
+
+
+def _filters() -> dict:
+    args = request.args
+    return {
+        "state": args.get("state", "") if args.get("state") in STATES else "",
+        "priority": args.get("priority", "") if args.get("priority") in PRIORITIES else "",
+        "service": args.get("service", ""),
+        "org": args.get("org", ""),
+        "needs": args.get("needs", "") == "1",
+    }
+
+
+@bp.route("/")
+@roles_required(*REFERRAL_ROLES)
+def index():
+    filters = _filters()
+    query = Referral.listing(current_user, **filters)
+    version = Referral.fingerprint(query)
+    if request.args.get("v") == version and wants_fragment():
+        return "", 204
+    organisation = current_user.organisation
+    hub = organisation.is_hub
+    audit("list", "referral", None, "inbox" if hub else "outbox")
+    return render(
+        "referrals/index.html",
+        "referrals/_rows.html",
+        referrals=list(query.limit(LIST_SIZE)),
+        filters=filters,
+        version=version,
+        services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
+        partners=clinics_of_hub(organisation.id) if hub else organisation.hubs(),
+        awaiting=Referral.awaiting(current_user).count(),
+        poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
+    )
+
+
+@bp.route("/badge")
+@roles_required(*REFERRAL_ROLES)
+def badge():
+    """The navigation count of referrals waiting on us; 204 when the client's is current."""
+    count = _badge_count()
+    if request.args.get("seen") == str(count):
+        return "", 204
+    return render("referrals/_badge.html", "referrals/_badge.html", count=count)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(DOCTOR)
+def new():
+    patient_id = request.values.get("patient", "")
+    if not patient_id:
+        return _choose_patient()
+    patient = get_visible_or_404(_clinic_patients(), patient_id, "patient")
+    audit("view", "patient", patient.id, "referral form")
+    consent = Referral.active_consent(patient)
+    hubs = list(current_user.organisation.hubs())
+    form = forms.ReferralForm(hubs=hubs, consent=consent)
+    if request.method == "GET":
+        form.medications.data = patient.medications
+        form.allergies.data = patient.allergies
+        form.direct_billing.data = patient.direct_billing
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render(
+            "referrals/new.html",
+            "referrals/_form.html",
+            status=status,
+            form=form,
+            patient=patient,
+            consent=consent,
+        )
+    service = form.chosen_service
+    fields = {
+        name: form[name].data or None
+        for name in (
+            "reason", "clinical_summary", "working_diagnosis", "icd10", "results",
+            "medications", "allergies", "mobility", "pickup_notes",
+        )
+    }  # fmt: skip
+    try:
+        with write_transaction():
+            if form.consent_given.data and not consent:
+                consent = Consent.create(
+                    patient=patient,
+                    scope="cross_border",
+                    recorded_by=current_user.id,
+                    note=_("Recorded with a referral"),
+                )
+                audit("consent_recorded", "patient", patient.id, "cross_border")
+            referral = Referral.create_draft(
+                current_user._get_current_object(),
+                patient,
+                direction=UP,
+                to_org=service.hub_id,
+                service=service,
+                priority=form.priority.data,
+                direct_billing=form.direct_billing.data,
+                insurer=patient.insurer,
+                transport_needed=form.transport_needed.data,
+                escort=form.escort.data,
+                consent=consent if service.cross_border else None,
+                **fields,
+            )
+            audit("create", "referral", referral.id)
+            if request.form.get("send") == "submit":
+                referral.submit(current_user._get_current_object())
+                audit("submit", "referral", referral.id)
+    except TransitionError as error:
+        flash(error.message, "error")
+        return redirect(url_for("referrals.new", patient=patient.id), code=303)
+    sent = referral.state != "draft"
+    flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
+    trigger("counts-changed")
+    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+
+
+def _clinic_patients():
+    """The register of the doctor's own clinic (only clinic doctors write up-referrals)."""
+    return Patient.select().where(Patient.clinic == current_user.organisation_id)
+
+
+def _choose_patient():
+    query = request.args.get("q", "").strip()[:60]
+    patients = _clinic_patients()
+    if query:
+        like = f"%{query}%"
+        patients = patients.where(
+            Patient.chinese_name.ilike(like) | Patient.english_name.ilike(like)
+        )
+    patients = list(patients.order_by(Patient.id.desc()).limit(20))
+    audit("list", "patient", None, "referral: choose patient")
+    return render("referrals/choose_patient.html", patients=patients, q=query)
+
+
+def _detail(referral: Referral) -> dict:
+    return {
+        "referral": referral,
+        "moves": referral.moves_for(current_user),
+        "events": list(referral.timeline()),
+        "documents": list(referral.patient.documents),
+        "poll_seconds": current_app.config["REFERRAL_POLL_SECONDS"],
+    }
+
+
+@bp.route("/<int:referral_id>")
+@roles_required(*REFERRAL_ROLES)
+def show(referral_id: int):
+    referral = _load(referral_id)
+    version = f"{referral.state}-{referral.updated_at.timestamp()}"
+    if request.args.get("v") == version and wants_fragment():
+        return "", 204
+    audit("view", "referral", referral.id)
+    return render(
+        "referrals/show.html", "referrals/_detail.html", version=version, **_detail(referral)
+    )
+
+
+@bp.route("/<int:referral_id>/row")
+@roles_required(*REFERRAL_ROLES)
+def row(referral_id: int):
+    referral = _load(referral_id)
+    audit("view", "referral", referral.id, "row")
+    return render("referrals/show.html", "referrals/_row.html", **_detail(referral))
+
+
+@bp.route("/<int:referral_id>/<slug>", methods=["GET", "POST"])
+@roles_required(DOCTOR, COORDINATOR, SPECIALIST)
+def move(referral_id: int, slug: str):
+    """One move of the state machine: a form (GET) and the move itself (POST).
+
+    From a list row (view=row) htmx gets the updated row back; otherwise a redirect (303).
+    """
+    if slug not in ACTIONS:
+        abort(404)
+    referral = _load(referral_id)
+    method, form_class, label, done = ACTIONS[slug]
+    inline = request.values.get("view") == "row"
+    form = form_class() if form_class else forms.Form()
+    context = _detail(referral) | {"slug": slug, "form": form, "label": label, "inline": inline}
+    fragment = "referrals/_row.html" if inline else "referrals/_move.html"
+    if request.method == "GET" or not form.validate_on_submit():
+        if method not in context["moves"]:
+            flash(_("This is not possible now: the referral is %(state)s.",
+                    state=referral.state_label), "error")  # fmt: skip
+            return _after_move(referral, inline)
+        status = 422 if request.method == "POST" else 200
+        return render("referrals/move.html", fragment, status=status, **context)
+    user = current_user._get_current_object()
+    try:
+        _make_move(referral, method, form, user)
+    except TransitionError as error:
+        audit("move_refused", "referral", referral.id, f"{method}: {error}")
+        flash(error.message, "error")
+    else:
+        audit(method, "referral", referral.id, referral.state)
+        flash(done, "success")
+        trigger("counts-changed")
+    return _after_move(Referral.get_by_id(referral.id), inline)
+
+
+def _make_move(referral: Referral, method: str, form, user) -> None:
+    data = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+    if method == "accept":
+        when = to_utc(data["appointment_at"]).replace(tzinfo=None)
+        referral.accept(
+            user,
+            when,
+            data["appointment_place"],
+            data["appointment_instructions"],
+            data["transport_arranged"],
+        )
+    elif method in ("decline", "cancel"):
+        getattr(referral, method)(user, data["reason"])
+    elif method == "request_info":
+        referral.request_info(user, data["question"])
+    elif method == "answer":
+        referral.answer_info(user, data["answer"])
+    elif method == "no_show":
+        referral.record_no_show(user)
+    elif method == "back_referral":
+        referral.write_back_referral(user, **data)
+    elif method == "accept_down":
+        registered = referral.accept_down(user)
+        audit("register_from_down_referral", "patient", registered.id, f"referral {referral.id}")
+    else:
+        getattr(referral, method)(user)
+
+
+def _after_move(referral: Referral, inline: bool):
+    if inline and wants_fragment():
+        return render("referrals/show.html", "referrals/_row.html", **_detail(referral))
+    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+
+
+@bp.route("/<int:referral_id>/down", methods=["GET", "POST"])
+@roles_required(SPECIALIST)
+def down(referral_id: int):
+    """A down-referral to a community clinic, for the patient of a referral the hub received."""
+    source = _load(referral_id)
+    if source.to_org_id != current_user.organisation_id or source.direction != UP:
+        abort(404)
+    clinics = list(clinics_of_hub(current_user.organisation_id))
+    form = forms.DownReferralForm(clinics=clinics)
+    if request.method == "GET":
+        form.clinic.data = source.from_org_id
+        form.medications.data = source.medications
+        form.allergies.data = source.allergies
+        form.working_diagnosis.data = source.br_diagnosis or source.working_diagnosis
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("referrals/down.html", status=status, form=form, source=source)
+    user = current_user._get_current_object()
+    with write_transaction():
+        referral = Referral.create_draft(
+            user, source.patient, direction=DOWN, parent=source,
+            to_org=Organisation.get_by_id(form.clinic.data), priority=form.priority.data,
+            reason=form.reason.data, clinical_summary=form.clinical_summary.data or None,
+            working_diagnosis=form.working_diagnosis.data or None,
+            medications=form.medications.data or None, allergies=form.allergies.data or None,
+            consent=source.consent,
+        )  # fmt: skip
+        referral.submit(user)
+        audit("create", "referral", referral.id, "down-referral")
+    flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.name), "success")
+    trigger("counts-changed")
+    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+
+
+def _patient_script(patient: Patient) -> str:
+    return "zh_Hans_CN" if patient.preferred_language == "zh_Hans_CN" else "zh_Hant_HK"
+
+
+def bilingual(labels: dict, locale: str) -> dict:
+    """Each label in English and in the patient's Chinese script."""
+    pairs = {}
+    for key, label in labels.items():
+        with force_locale("en"):
+            english = str(label)
+        with force_locale(locale):
+            chinese = str(label)
+        pairs[key] = (english, chinese)
+    return pairs
+
+
+LETTER_LABELS = {
+    "referral_letter": _l("Referral letter"),
+    "back_referral": _l("Back-referral summary"),
+    "patient": _l("Patient"),
+    "chinese_name": _l("Chinese name"),
+    "english_name": _l("English name"),
+    "sex": _l("Sex"),
+    "date_of_birth": _l("Date of birth"),
+    "documents": _l("Identity documents"),
+    "phone": _l("Phone"),
+    "from": _l("From"),
+    "to": _l("To"),
+    "service": _l("Service"),
+    "priority": _l("Priority"),
+    "state": _l("State"),
+    "reason": _l("Reason for referral"),
+    "clinical_summary": _l("Clinical summary"),
+    "working_diagnosis": _l("Working diagnosis"),
+    "results": _l("Relevant results"),
+    "medications": _l("Current medications"),
+    "allergies": _l("Allergies"),
+    "direct_billing": _l("Insurance direct billing"),
+    "transport": _l("Cross-border transfer"),
+    "consent": _l("Cross-border consent"),
+    "appointment": _l("Appointment"),
+    "referring_doctor": _l("Referring doctor"),
+    "signature": _l("Signature"),
+    "date": _l("Date"),
+    "diagnosis": _l("Diagnosis"),
+    "treatment": _l("Treatment"),
+    "medication_changes": _l("Medication changes"),
+    "follow_up_plan": _l("Follow-up plan"),
+    "follow_up_due": _l("Follow-up due date"),
+    "signed_by": _l("Signed by"),
+    "yes": _l("Yes"),
+    "no": _l("No"),
+}
+
+
+@bp.route("/<int:referral_id>/letter")
+@roles_required(*REFERRAL_ROLES)
+def letter(referral_id: int):
+    referral = _load(referral_id)
+    audit("print", "referral", referral.id, "letter")
+    return _letter(referral, "referrals/letter.html")
+
+
+@bp.route("/<int:referral_id>/back-referral-letter")
+@roles_required(*REFERRAL_ROLES)
+def back_referral_letter(referral_id: int):
+    referral = _load(referral_id)
+    if not referral.br_signed_at:
+        abort(404)
+    audit("print", "referral", referral.id, "back-referral")
+    return _letter(referral, "referrals/back_letter.html")
+
+
+def _letter(referral: Referral, template: str):
+    locale = _patient_script(referral.patient)
+    return render(
+        template,
+        referral=referral,
+        labels=bilingual(LETTER_LABELS, locale),
+        documents=list(referral.patient.documents),
+        zh=locale,
+    )
+
+
+@bp.route("/<int:referral_id>/fhir")
+@roles_required(*REFERRAL_ROLES)
+def fhir(referral_id: int):
+    from clinic.referrals.fhir import bundle
+
+    referral = _load(referral_id)
+    audit("export_fhir", "referral", referral.id)
+    response = current_app.response_class(
+        current_app.json.dumps(bundle(referral)), mimetype="application/fhir+json"
+    )
+    response.headers["Content-Disposition"] = f'inline; filename="referral-{referral.id}.json"'
+    return response

@@ -1,0 +1,301 @@
+"""Referral pages: create from a patient, outbox and inbox, inline moves, isolation, counts."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from clinic.db import utcnow
+from clinic.models import AuditEvent, Consent, Organisation, Patient
+from clinic.models.referrals import HubService, Referral, ReferralEvent
+
+from conftest import user
+
+HUB = "Nansha Hub Hospital"
+HX = {"HX-Request": "true"}
+
+
+def service(code="cardiology"):
+    return HubService.get(HubService.code == code)
+
+
+@pytest.fixture
+def patient(make_patient):
+    return make_patient(
+        chinese_name="林美玉",
+        english_name="LAM, Mei Yuk",
+        medications="Amlodipine 5 mg daily",
+        allergies="Sulfa drugs",
+        direct_billing=True,
+    )
+
+
+def referral_form(**fields):
+    return {
+        "service": service().id,
+        "priority": "urgent",
+        "reason": "Exertional chest pain",
+        "clinical_summary": "3 weeks, worse on stairs",
+        "working_diagnosis": "Angina",
+        "icd10": "i20.8",
+        "medications": "Amlodipine 5 mg daily",
+        "send": "submit",
+        **fields,
+    }
+
+
+def submitted(patient, **fields):
+    doctor = user("doctor@jinzhou.demo")
+    r = Referral.create_draft(
+        doctor, patient, to_org=Organisation.by_name(HUB), service=service(),
+        priority=fields.pop("priority", "urgent"), reason="Chest pain", **fields,
+    )  # fmt: skip
+    r.submit(doctor)
+    return r
+
+
+def test_referral_form_prefills_the_record_and_submits(doctor, patient):
+    page = doctor.get(f"/referrals/new?patient={patient.id}").get_data(as_text=True)
+    assert "Amlodipine 5 mg daily" in page and "Sulfa drugs" in page
+    assert '<input checked id="direct_billing"' in page
+    assert '<label for="reason">Reason for referral</label>' in page
+    response = doctor.post(
+        f"/referrals/new?patient={patient.id}",
+        data=referral_form(medications="Amlodipine 10 mg daily"),
+    )
+    assert response.status_code == 303
+    referral = Referral.get(Referral.patient == patient)
+    assert (referral.state, referral.icd10, referral.priority) == ("submitted", "I20.8", "urgent")
+    assert referral.medications == "Amlodipine 10 mg daily"
+    assert Patient.get_by_id(patient.id).medications == "Amlodipine 5 mg daily"  # record stays
+    assert referral.owner.name == HUB
+    assert AuditEvent.select().where(AuditEvent.action == "submit").count() == 1
+
+
+def test_save_as_draft_is_not_seen_by_the_hub(doctor, coordinator, patient):
+    doctor.post(f"/referrals/new?patient={patient.id}", data=referral_form(send="draft"))
+    referral = Referral.get(Referral.patient == patient)
+    assert referral.state == "draft"
+    assert coordinator.get(f"/referrals/{referral.id}").status_code == 404
+    assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+    assert doctor.post(f"/referrals/{referral.id}/submit").status_code == 303
+    assert "林美玉" in coordinator.get("/referrals/").get_data(as_text=True)
+
+
+def test_invalid_referral_comes_back_with_what_was_typed(doctor, patient):
+    response = doctor.post(
+        f"/referrals/new?patient={patient.id}",
+        data=referral_form(reason="", icd10="chest", clinical_summary="Typed text kept"),
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Give the reason for referral." in page
+    assert "An ICD-10 code looks like I20.8 or E11." in page
+    assert "Typed text kept" in page
+    assert Referral.select().where(Referral.patient == patient).count() == 0
+
+
+def test_cross_border_service_requires_consent_and_records_it(doctor, patient):
+    data = referral_form(service=service("crossborder").id)
+    refused = doctor.post(f"/referrals/new?patient={patient.id}", data=data)
+    assert refused.status_code == 422
+    assert "consent is required" in refused.get_data(as_text=True)
+    ok = doctor.post(f"/referrals/new?patient={patient.id}", data=data | {"consent_given": "y"})
+    assert ok.status_code == 303
+    referral = Referral.get(Referral.patient == patient)
+    assert referral.consent.scope == "cross_border"
+    assert referral.state == "submitted"
+
+
+def test_withdrawn_consent_blocks_the_next_submission(doctor, patient):
+    data = referral_form(service=service("crossborder").id, consent_given="y", send="draft")
+    doctor.post(f"/referrals/new?patient={patient.id}", data=data)
+    referral = Referral.get(Referral.patient == patient)
+    Consent.update(withdrawn_at=utcnow()).where(Consent.id == referral.consent_id).execute()
+    doctor.post(f"/referrals/{referral.id}/submit")
+    assert Referral.get_by_id(referral.id).state == "draft"
+    assert "consent is missing or withdrawn" in doctor.get(f"/referrals/{referral.id}").get_data(
+        as_text=True
+    )
+
+
+def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patient):
+    r = submitted(patient)
+    form = coordinator.get(f"/referrals/{r.id}/accept?view=row", headers=HX)
+    body = form.get_data(as_text=True)
+    assert body.startswith(f'\n\n<tbody id="referral-{r.id}"') or f'id="referral-{r.id}"' in body
+    assert "<html" not in body and 'name="appointment_at"' in body
+    response = coordinator.post(
+        f"/referrals/{r.id}/accept",
+        data={"view": "row", "appointment_at": "2026-12-01T09:30", "appointment_place": "3/F"},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert f'<tbody id="referral-{r.id}"' in body and "Accepted" in body
+    events = json.loads(response.headers["HX-Trigger"])
+    assert events["counts-changed"] is True
+    assert events["flash"][0]["message"] == "Referral accepted."
+    stored = Referral.get_by_id(r.id)
+    # 09:30 in Hong Kong is 01:30 UTC.
+    assert stored.appointment_at == dt.datetime(2026, 12, 1, 1, 30)
+
+
+def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordinator, patient):
+    r = submitted(patient)
+    response = coordinator.post(
+        f"/referrals/{r.id}/accept",
+        data={"view": "row", "appointment_place": "Room 9"},
+        headers=HX,
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "Give the appointment time." in body and 'value="Room 9"' in body
+    assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_a_late_second_decision_sees_the_current_state(login, patient):
+    r = submitted(patient)
+    first, second = login("coordinator@hub.demo"), login("coordinator@hub.demo")
+    second.get(f"/referrals/{r.id}/decline?view=row", headers=HX)
+    first.post(f"/referrals/{r.id}/decline", data={"view": "row", "reason": "Full"}, headers=HX)
+    late = second.post(
+        f"/referrals/{r.id}/decline", data={"view": "row", "reason": "Also full"}, headers=HX
+    )
+    assert "Declined" in late.get_data(as_text=True)
+    assert "Not possible" in json.loads(late.headers["HX-Trigger"])["flash"][0]["message"]
+    assert ReferralEvent.select().where(ReferralEvent.action == "decline").count() == 1
+
+
+def test_ask_answer_accept_back_referral_acknowledge_through_the_pages(
+    doctor, coordinator, specialist, patient
+):
+    r = submitted(patient)
+    coordinator.post(f"/referrals/{r.id}/request-info", data={"question": "Latest ECG?"})
+    outbox = doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert "Latest ECG?" in outbox and "Information requested" in outbox
+    assert doctor.post(f"/referrals/{r.id}/answer", data={"answer": "ST depression"}).status_code
+    accept = {"appointment_at": "2026-12-01T09:30", "appointment_place": "Cardiology 3/F"}
+    coordinator.post(f"/referrals/{r.id}/accept", data=accept)
+    specialist.post(
+        f"/referrals/{r.id}/back-referral",
+        data={
+            "br_diagnosis": "Stable angina",
+            "br_medication_changes": "Add aspirin 80 mg",
+            "br_follow_up_plan": "Lipids in 3 months",
+            "br_follow_up_due": "2027-03-01",
+        },
+    )
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    assert "Stable angina" in page and "Dr LAM Chi Keung" in page
+    doctor.post(f"/referrals/{r.id}/acknowledge")
+    stored = Referral.get_by_id(r.id)
+    assert stored.state == "closed"
+    assert stored.br_follow_up_due == dt.date(2027, 3, 1)
+    assert [e.action for e in stored.timeline()] == [
+        "create", "submit", "request_info", "answer", "accept", "back_referral", "acknowledge",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/referrals/{id}", "/referrals/{id}/letter", "/referrals/{id}/fhir", "/referrals/{id}/row"],
+)
+def test_another_clinic_gets_404_and_the_attempt_is_audited(other_clinic_doctor, patient, url):
+    r = submitted(patient)
+    response = other_clinic_doctor.get(url.format(id=r.id))
+    assert response.status_code == 404
+    denied = AuditEvent.get(AuditEvent.action == "access_denied")
+    assert (denied.object_type, denied.object_id) == ("referral", str(r.id))
+    assert "林美玉" not in other_clinic_doctor.get("/referrals/").get_data(as_text=True)
+
+
+def test_another_clinic_cannot_move_a_referral(other_clinic_doctor, patient):
+    r = submitted(patient)
+    response = other_clinic_doctor.post(f"/referrals/{r.id}/cancel", data={"reason": "x"})
+    assert response.status_code == 404
+    assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_a_hub_sees_only_referrals_addressed_to_it(app, coordinator, patient):
+    other_hub = Organisation.create(name="Other Hub", kind="hub")
+    r = submitted(patient)
+    Referral.update(to_org=other_hub).where(Referral.id == r.id).execute()
+    assert coordinator.get(f"/referrals/{r.id}").status_code == 404
+
+
+def test_roles_without_referrals_are_refused(pharmacist, nurse, patient):
+    r = submitted(patient)
+    assert pharmacist.get("/referrals/").status_code == 403
+    assert nurse.get(f"/referrals/{r.id}").status_code == 200
+    assert nurse.post(f"/referrals/{r.id}/cancel", data={"reason": "x"}).status_code == 403
+
+
+def test_badge_counts_what_waits_and_answers_204_when_unchanged(doctor, coordinator, patient):
+    r = submitted(patient)
+    waiting = Referral.awaiting(user("coordinator@hub.demo")).count()
+    badge = coordinator.get("/referrals/badge", headers=HX)
+    assert f">{waiting}</span>" in badge.get_data(as_text=True)
+    poll = {**HX, "X-Clinic-Poll": "1"}
+    assert coordinator.get(f"/referrals/badge?seen={waiting}", headers=poll).status_code == 204
+    coordinator.post(f"/referrals/{r.id}/request-info", data={"question": "?"})
+    assert coordinator.get(f"/referrals/badge?seen={waiting}", headers=poll).status_code == 200
+    assert "needs=1" in doctor.get("/today").get_data(as_text=True)
+
+
+def test_the_list_poll_answers_204_until_something_changes(coordinator, patient):
+    r = submitted(patient)
+    page = coordinator.get("/referrals/").get_data(as_text=True)
+    poll_url = page.split('id="referral-rows" class="table-wrap" data-poll hx-get="')[1]
+    poll_url = poll_url.split('"')[0].replace("&amp;", "&")
+    poll = {**HX, "X-Clinic-Poll": "1"}
+    assert coordinator.get(poll_url, headers=poll).status_code == 204
+    user_ = user("coordinator@hub.demo")
+    Referral.get_by_id(r.id).request_info(user_, "?")
+    changed = coordinator.get(poll_url, headers=poll)
+    assert changed.status_code == 200 and "Information requested" in changed.get_data(as_text=True)
+
+
+def test_inbox_filters_and_sorts_overdue_first(coordinator, make_patient):
+    green = submitted(make_patient(chinese_name="綠通道"), priority="green")
+    late = submitted(make_patient(chinese_name="過期者"), priority="routine")
+    Referral.update(due_by=utcnow() - dt.timedelta(hours=1)).where(Referral.id == late.id).execute()
+    page = coordinator.get("/referrals/?state=submitted").get_data(as_text=True)
+    assert page.index("過期者") < page.index("綠通道")
+    assert "Overdue" in page
+    only_green = coordinator.get("/referrals/?priority=green", headers=HX).get_data(as_text=True)
+    assert "綠通道" in only_green and "過期者" not in only_green
+    assert str(green.id) in only_green
+
+
+def test_down_referral_from_the_hub_is_accepted_by_a_clinic(
+    specialist, other_clinic_doctor, make_patient
+):
+    patient = make_patient(documents=[("hkid", "X3546700")])
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow(), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    response = specialist.post(
+        f"/referrals/{r.id}/down",
+        data={"clinic": huangge.id, "priority": "routine", "reason": "Community follow-up"},
+    )
+    assert response.status_code == 303
+    down = Referral.get(Referral.direction == "down", Referral.patient == patient)
+    outbox = other_clinic_doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert "Down-referral" in outbox and "Accept into our register" in outbox
+    other_clinic_doctor.post(f"/referrals/{down.id}/accept-down")
+    down = Referral.get_by_id(down.id)
+    assert down.state == "accepted"
+    assert down.clinic_patient.clinic_id == huangge.id
+    assert [d.number for d in down.clinic_patient.documents] == ["X3546700"]
+
+
+def test_printable_letter_has_labels_in_both_languages(doctor, patient):
+    r = submitted(patient, working_diagnosis="Angina", icd10="I20.8")
+    page = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    assert '<span lang="en">Reason for referral</span>' in page
+    assert '<span lang="zh-Hant-HK">轉介原因</span>' in page
+    Patient.update(preferred_language="zh_Hans_CN").where(Patient.id == patient.id).execute()
+    page = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    assert '<span lang="zh-Hans-CN">转诊原因</span>' in page
+    assert "Chest pain" in page
