@@ -1,11 +1,13 @@
 """Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
 
+import html
 import os
 import re
 import shutil
 import threading
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from collections import deque
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import psycopg2
 import pytest
@@ -53,6 +55,28 @@ def pytest_sessionstart(session):
             catalog = read_po(source)
         with po.with_suffix(".mo").open("wb") as target:
             write_mo(target, catalog)
+
+
+LINK = re.compile(r'\s(?:href|hx-get)="([^"#]+)"')
+NOT_PAGES = ("/static/", "/logout")
+
+
+def crawl(client, start: str = "/today", limit: int = 150):
+    """Yield (url, response) for every same-site page reachable by links and htmx GETs."""
+    seen, queue = {start}, deque([start])
+    while queue and len(seen) <= limit:
+        url = queue.popleft()
+        response = client.get(url, follow_redirects=True)
+        yield url, response
+        if "text/html" not in response.content_type:
+            continue
+        for found in LINK.findall(response.get_data(as_text=True)):
+            target = urljoin(url, html.unescape(found))
+            parts = urlsplit(target)
+            if parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
+                continue
+            seen.add(target)
+            queue.append(target)
 
 
 def _server_url(url: str, database: str) -> str:

@@ -5,11 +5,11 @@ pages it sees, so new routes are covered as soon as something links to them.
 """
 
 import gzip
-import re
-from collections import deque
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
+
+from conftest import crawl
 
 PAGE_BUDGET = 14_000  # bytes, gzip: fits the first round trips of a slow link
 FRAGMENT_BUDGET = 8_000
@@ -21,31 +21,10 @@ ROLES = (
     "pharmacist@hub.demo",
     "admin@hub.demo",
 )
-LINK = re.compile(r'\s(?:href|hx-get)="([^"#]+)"')
-NOT_PAGES = ("/static/", "/logout")
-MAX_PAGES = 150
 
 
 def wire_size(body: bytes) -> int:
     return len(gzip.compress(body, compresslevel=6))
-
-
-def crawl(client, start: str = "/today"):
-    """Yield (url, response) for every same-site HTML page reachable by links from start."""
-    seen, queue = {start}, deque([start])
-    while queue and len(seen) <= MAX_PAGES:
-        url = queue.popleft()
-        response = client.get(url, follow_redirects=True)
-        yield url, response
-        if "text/html" not in response.content_type:
-            continue
-        for found in LINK.findall(response.get_data(as_text=True)):
-            target = urljoin(url, found.replace("&amp;", "&"))
-            parts = urlsplit(target)
-            if parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
-                continue
-            seen.add(target)
-            queue.append(target)
 
 
 @pytest.mark.parametrize("email", ROLES)

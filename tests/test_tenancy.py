@@ -1,0 +1,77 @@
+"""Tenant isolation: nothing of one organisation is reachable from another (404, audited).
+
+Every record URL is found by crawling as its owner, then requested (GET and every form action
+or htmx POST found on those pages) by a user of another organisation of the same kind.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from clinic.models import HUB, AuditEvent, Organisation, Referral, User
+
+from conftest import crawl, log_in
+
+RECORD_URL = re.compile(r"/\d+(/|$)")
+POSTS = re.compile(r'(?:<form[^>]*\saction|\shx-post)="([^"]+)"')
+
+
+def record_pages(client):
+    """(GET URLs of records, POST URLs on those pages) visible to this client."""
+    gets, posts = set(), set()
+    for url, response in crawl(client):
+        if RECORD_URL.search(urlsplit(url).path):
+            gets.add(url)
+            if "text/html" in response.content_type:
+                posts |= {
+                    u
+                    for u in POSTS.findall(response.get_data(as_text=True))
+                    if RECORD_URL.search(urlsplit(u).path)
+                }
+    return gets, posts
+
+
+def assert_unreachable(intruder, gets, posts):
+    denied_before = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+    for url in sorted(gets):
+        assert intruder.get(url).status_code == 404, url
+    for url in sorted(posts):
+        assert intruder.post(url, data={}).status_code == 404, f"POST {url}"
+    denied = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+    assert denied - denied_before >= len(gets) + len(posts)
+
+
+@pytest.mark.parametrize("owner_email", ["doctor@huangge.demo", "nurse@huangge.demo"])
+def test_a_clinic_reaches_nothing_of_another_clinic(login, owner_email):
+    gets, posts = record_pages(login(owner_email))
+    assert gets, "the demo clinic should have records to protect"
+    assert_unreachable(login("doctor@jinzhou.demo"), gets, posts)
+    assert_unreachable(login("nurse@jinzhou.demo"), gets, posts)
+
+
+@pytest.mark.parametrize("role", ["coordinator", "specialist", "pharmacist"])
+def test_a_hub_reaches_nothing_addressed_to_another_hub(app, login, client, role):
+    gets, posts = record_pages(login(f"{role}@hub.demo"))
+    other_hub = Organisation.create(name="Other Hub Hospital", kind=HUB)
+    with app.app_context():
+        User.create_with_password(
+            "other-hub-pw",
+            email=f"{role}@other.demo",
+            name="Other",
+            role=role,
+            organisation=other_hub,
+        )
+    assert_unreachable(log_in(client, f"{role}@other.demo", "other-hub-pw"), gets, posts)
+
+
+def test_hub_staff_open_only_patients_referred_to_their_hub(login):
+    gets, _ = record_pages(login("doctor@jinzhou.demo"))
+    patient_ids = {int(m.group(1)) for url in gets if (m := re.match(r"/patients/(\d+)", url))}
+    hub = Organisation.by_name("Nansha Hub Hospital")
+    referred = {r.patient_id for r in Referral.select().where(Referral.to_org == hub)}
+    unreferred = patient_ids - referred
+    assert unreferred, "the demo clinic should have patients never referred"
+    coordinator = login("coordinator@hub.demo")
+    for patient_id in sorted(unreferred):
+        assert coordinator.get(f"/patients/{patient_id}").status_code == 404
