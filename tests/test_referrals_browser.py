@@ -1,0 +1,166 @@
+"""Two sessions in real browsers: each side sees the other's moves without reloading the page."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from clinic.models import IdentityDocument, Organisation, Patient
+from clinic.models.referrals import Referral
+
+pytestmark = pytest.mark.browser
+
+DOCTOR, COORDINATOR = "doctor@jinzhou.demo", "coordinator@hub.demo"
+SPECIALIST, OTHER_DOCTOR = "specialist@hub.demo", "doctor@huangge.demo"
+
+
+def mark(page):
+    """Tag the loaded document: the tag survives htmx swaps but not a full page load."""
+    page.evaluate("window.clinicTestMark = 'still-here'")
+
+
+def not_reloaded(page) -> bool:
+    return page.evaluate("window.clinicTestMark") == "still-here"
+
+
+@pytest.fixture
+def fast_polls(app):
+    app.config["REFERRAL_POLL_SECONDS"] = 1
+
+
+def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patient, fast_polls):
+    patient = make_patient(chinese_name="鄭家樂", english_name="CHENG, Ka Lok")
+    doctor, hub = new_page(DOCTOR), new_page(COORDINATOR)
+    hub.goto("/referrals/")
+    mark(hub)
+
+    # The doctor writes and submits the referral from the patient.
+    doctor.goto(f"/referrals/new?patient={patient.id}")
+    doctor.get_by_label("Service").select_option(label="Nansha Hub Hospital · Cardiology")
+    doctor.get_by_label("Urgent").check()
+    doctor.get_by_label("Reason for referral").fill("Chest pain on exertion for 3 weeks")
+    doctor.get_by_label("Working diagnosis").fill("Angina")
+    doctor.get_by_role("button", name="Submit referral").click()
+    doctor.wait_for_url(re.compile(r"/referrals/\d+$"))
+    referral_id = int(doctor.url.rsplit("/", 1)[1])
+    expect(doctor.locator("#referral-detail")).to_contain_text("Submitted")
+    mark(doctor)
+
+    # The hub inbox shows it without a reload; the coordinator asks a question inline.
+    row = hub.locator(f"#referral-{referral_id}")
+    expect(row).to_contain_text("鄭家樂")
+    expect(row).to_contain_text("Submitted")
+    row.get_by_role("link", name="Ask for information").click()
+    row.get_by_label("Question for the referring doctor").fill("Please send the latest ECG.")
+    row.get_by_role("button", name="Ask for information").click()
+    expect(row).to_contain_text("Information requested")
+    assert not_reloaded(hub)
+
+    # The doctor's open page shows the question by itself, then the doctor answers.
+    detail = doctor.locator("#referral-detail")
+    expect(detail).to_contain_text("Please send the latest ECG.")
+    assert not_reloaded(doctor)
+    detail.get_by_role("link", name="Answer").click()
+    doctor.get_by_label("Answer").fill("ECG: ST depression in V4-V6.")
+    doctor.get_by_role("button", name="Answer").click()
+    expect(doctor.locator("#referral-detail")).to_contain_text("Submitted")
+    mark(doctor)
+
+    # The hub sees the answer come back, and accepts inline.
+    expect(row).to_contain_text("Submitted")
+    row.get_by_role("link", name="Accept", exact=True).click()
+    row.get_by_label("Appointment time").fill("2026-12-01T09:30")
+    row.get_by_label("Place").fill("Cardiology clinic, 3/F")
+    row.get_by_role("button", name="Accept", exact=True).click()
+    expect(row).to_contain_text("Accepted")
+    assert not_reloaded(hub)
+
+    expect(doctor.locator("#referral-detail")).to_contain_text("Cardiology clinic, 3/F")
+    assert not_reloaded(doctor)
+
+    # The specialist writes the back-referral inline; the doctor sees it and acknowledges.
+    specialist = new_page(SPECIALIST)
+    specialist.goto("/referrals/")
+    mark(specialist)
+    srow = specialist.locator(f"#referral-{referral_id}")
+    srow.get_by_role("link", name="Write back-referral").click()
+    srow.get_by_label("Diagnosis").fill("Stable angina")
+    srow.get_by_label("Medication changes").fill("Add aspirin 80 mg daily")
+    srow.get_by_label("Follow-up plan").fill("Lipids in 3 months")
+    srow.get_by_role("button", name="Write back-referral").click()
+    expect(srow).to_contain_text("Back-referral written")
+
+    detail = doctor.locator("#referral-detail")
+    expect(detail).to_contain_text("Stable angina")
+    expect(detail).to_contain_text("Dr LAM Chi Keung")
+    assert not_reloaded(doctor)
+    detail.get_by_role("button", name="Acknowledge").click()
+    expect(doctor.locator("#referral-detail")).to_contain_text("Closed")
+
+    expect(srow).to_contain_text("Closed")
+    assert not_reloaded(specialist)
+    assert Referral.get_by_id(referral_id).state == "closed"
+
+
+def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient, fast_polls):
+    patient = make_patient(documents=[("hkid", "X3546700")])
+    source = Referral.create_draft(
+        _doctor(), patient, to_org=Organisation.by_name(demo_data.HUB_NAME),
+        reason="Palpitations",
+    )  # fmt: skip
+    source.submit(_doctor())
+    clinic = new_page(OTHER_DOCTOR)
+    clinic.goto("/referrals/?needs=1")
+    mark(clinic)
+
+    specialist = new_page(SPECIALIST)
+    specialist.goto(f"/referrals/{source.id}/down")
+    specialist.get_by_label("Clinic", exact=True).select_option(label=demo_data.CLINIC_B)
+    specialist.get_by_label("Reason for referral").fill("Community follow-up of AF")
+    specialist.get_by_role("button", name="Send down-referral").click()
+    specialist.wait_for_url(re.compile(r"/referrals/\d+$"))
+    down_id = int(specialist.url.rsplit("/", 1)[1])
+
+    row = clinic.locator(f"#referral-{down_id}")
+    expect(row).to_contain_text("Down-referral")
+    row.get_by_role("button", name="Accept into our register").click()
+    expect(row).to_contain_text("Accepted")
+    assert not_reloaded(clinic)
+    expect(clinic.get_by_role("link", name=re.compile("Referrals"))).to_contain_text("Referrals")
+
+    huangge = Organisation.by_name(demo_data.CLINIC_B)
+    registered = IdentityDocument.get(
+        IdentityDocument.clinic == huangge, IdentityDocument.identity_key == "X3546700"
+    ).patient
+    assert Patient.get_by_id(registered.id).chinese_name == "陳大文"
+    assert Referral.get_by_id(down_id).clinic_patient_id == registered.id
+
+
+def _doctor():
+    from conftest import user
+
+    return user(DOCTOR)
+
+
+def test_referral_letter_prints_on_one_a4_page(new_page, demo_data, make_patient):
+    patient = make_patient(
+        medications="Amlodipine 5 mg daily\nMetformin 500 mg twice daily\nAtorvastatin 20 mg",
+        allergies="Penicillin (rash)",
+    )
+    referral = Referral.create_draft(
+        _doctor(), patient, to_org=Organisation.by_name(demo_data.HUB_NAME), priority="urgent",
+        reason="Exertional chest pain for three weeks, now also at rest after meals.",
+        clinical_summary="67-year-old man, hypertension and type 2 diabetes for 10 years. "
+        "Chest tightness on climbing stairs, relieved by rest within 5 minutes.",
+        working_diagnosis="Unstable angina", icd10="I20.0",
+        results="ECG: ST depression V4-V6. Troponin T 12 ng/L. LDL 3.9 mmol/L. HbA1c 7.8%.",
+        medications=patient.medications, allergies=patient.allergies, transport_needed=True,
+        mobility="wheelchair", escort=True, pickup_notes="Lift lobby B, 12/F, flat 3",
+    )  # fmt: skip
+    referral.submit(_doctor())
+    page = new_page(DOCTOR)
+    page.goto(f"/referrals/{referral.id}/letter")
+    expect(page.locator(".letter")).to_contain_text("轉介原因")
+    pdf = page.pdf(format="A4")
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pages == 1, f"the letter prints on {pages} pages"
