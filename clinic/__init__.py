@@ -44,9 +44,10 @@ def _register_blueprints(app: Flask) -> None:
     from clinic.admin.views import bp as admin
     from clinic.auth.views import bp as auth
     from clinic.auth.views import login_manager
+    from clinic.patients.views import bp as patients
     from clinic.referrals.views import bp as referrals
     from clinic.today.views import bp as today
 
     login_manager.init_app(app)
-    for blueprint in (auth, today, admin, referrals):
+    for blueprint in (auth, today, admin, referrals, patients):
         app.register_blueprint(blueprint)

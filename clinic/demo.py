@@ -44,6 +44,9 @@ def load() -> None:
                 role=role,
                 organisation=Organisation.by_name(organisation),
             )
+        from clinic.patients import demo as patients_demo
+
+        patients_demo.load()
         from clinic.referrals import demo as referrals_demo
 
         referrals_demo.load(

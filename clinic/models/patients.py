@@ -1,14 +1,28 @@
-"""Patients registered at a clinic, their identity documents and consents.
+"""Patients registered at a clinic, their identity documents, consents and same-day visits.
 
 A patient belongs to the clinic that registered them (each clinic keeps its own register); the
 same identity document can be registered only once per clinic. Hub staff reach a patient only
-through a referral or consultation addressed to their hub.
+through a referral or consultation addressed to their hub (see `Patient.hub_visibility`).
 """
 
-from flask_babel import lazy_gettext as _l
-from peewee import BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, TextField
+import datetime as dt
+import functools
+import re
 
-from clinic.db import utcnow
+from flask_babel import lazy_gettext as _l
+from peewee import (
+    SQL,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    fn,
+)
+
+from clinic.db import db, is_sqlite, utcnow
 from clinic.models.core import BaseModel, Organisation, User
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}
@@ -30,7 +44,69 @@ CONSENT_SCOPES = {
     "cross_border": _l("Cross-border sharing of records"),
 }
 
+# Search keys and name comparison -----
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+NOT_WORD = re.compile(r"[^0-9A-Za-z\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+SEARCH_LIMIT = 20
 
+
+@functools.cache
+def _to_simplified():
+    from opencc import OpenCC
+
+    return OpenCC("hk2s")
+
+
+def fold_chinese(text: str | None) -> str:
+    """Chinese in Simplified characters without spaces: 陳 大文 and 陈大文 compare equal."""
+    return _to_simplified().convert(re.sub(r"\s+", "", text or ""))
+
+
+def english_words(text: str | None) -> list[str]:
+    """Upper-case words without punctuation: "CHAN, Tai-man" → ["CHAN", "TAI", "MAN"]."""
+    return [w for w in NOT_WORD.split((text or "").upper().replace("-", " ")) if w]
+
+
+def english_key(text: str | None) -> str:
+    """Case- and order-insensitive: "Chan Tai Man" and "TAI MAN, CHAN" give the same key."""
+    return " ".join(sorted(english_words(text)))
+
+
+def search_tokens(query: str) -> list[str]:
+    """What the user typed, as folded key prefixes (at most four).
+
+    A query with digits is one number (document or phone, spaces and brackets ignored); anything
+    else is words, Chinese folded to Simplified, English upper case.
+    """
+    query = (query or "").strip()[:100]
+    if any(c.isdigit() for c in query):
+        number = re.sub(r"[\s()/\-.+]", "", query).upper()
+        return [number] if number.isalnum() else []
+    tokens = []
+    for word in NOT_WORD.split(query):
+        if not word:
+            continue
+        tokens.append(fold_chinese(word) if CJK.search(word) else word.upper())
+    return tokens[:4]
+
+
+class SearchKeyField(CharField):
+    """Compared code point by code point on every engine, so a prefix is a range of the index."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if not is_sqlite():
+            node.nodes.append(SQL('COLLATE "C"'))
+        return node
+
+
+def prefix_range(field, prefix: str):
+    """field starts with prefix, as a range the B-tree index answers (no LIKE, no scan)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return (field >= prefix) & (field < upper)
+
+
+# Patients -----
 class Patient(BaseModel):
     clinic = ForeignKeyField(Organisation, backref="patients", index=True)
     chinese_name = CharField(null=True)
@@ -53,6 +129,207 @@ class Patient(BaseModel):
     created_at = DateTimeField(default=utcnow)
     created_by = ForeignKeyField(User, null=True)
     updated_at = DateTimeField(default=utcnow)
+    # Folded copies for the duplicate check (same clinic, same date of birth, same name).
+    chinese_name_folded = CharField(null=True)
+    english_name_key = CharField(null=True)
+
+    class Meta:
+        indexes = ((("clinic", "date_of_birth"), False),)
+
+    EDITABLE = (
+        "chinese_name",
+        "english_name",
+        "sex",
+        "date_of_birth",
+        "phone",
+        "address",
+        "preferred_language",
+        "residency",
+        "allergies",
+        "conditions",
+        "medications",
+        "insurer",
+        "policy_number",
+        "direct_billing",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "emergency_contact_relation",
+    )
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(n for n in (self.chinese_name, self.english_name) if n) or f"#{self.id}"
+
+    @property
+    def sex_label(self) -> str:
+        return str(SEXES.get(self.sex, self.sex))
+
+    @property
+    def residency_label(self) -> str:
+        return str(RESIDENCIES.get(self.residency, self.residency))
+
+    def age_on(self, day: dt.date) -> int:
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    # Who sees whom -----
+    @classmethod
+    def visible_to(cls, user: User):
+        """The patients this user may see, as a composable query.
+
+        Clinic staff: their clinic's register. Hub staff: only what `hub_visibility` allows.
+        """
+        if user.organisation.is_clinic:
+            return cls.select().where(cls.clinic == user.organisation_id)
+        return cls.select().where(cls.hub_visibility(user))
+
+    @classmethod
+    def hub_visibility(cls, user: User):
+        """The condition under which hub staff see a patient: the ONE place to extend.
+
+        Referrals (and later consultations) add "OR patient has an open referral addressed to
+        the user's hub" here, importing their model lazily to avoid an import cycle. Until then
+        hub staff see no patient.
+        """
+        return SQL("1 = 0")
+
+    # Search -----
+    @classmethod
+    def search(cls, clinic_id: int, query: str, limit: int = SEARCH_LIMIT):
+        """Patients of this clinic whose keys start with every typed word; [] for no words."""
+        tokens = search_tokens(query)
+        if not tokens:
+            return []
+        ids = None
+        for token in tokens:
+            matching = PatientSearchKey.select(PatientSearchKey.patient).where(
+                PatientSearchKey.clinic == clinic_id,
+                prefix_range(PatientSearchKey.key, token),
+            )
+            ids = matching if ids is None else ids.intersect(matching)
+        # The subquery is bounded so that "C" in a register of 100,000 stays cheap.
+        found = list(ids.limit(limit))
+        wanted = [row.patient_id for row in found]
+        if not wanted:
+            return []
+        return list(
+            cls.select()
+            .where(cls.id.in_(wanted), cls.clinic == clinic_id)
+            .order_by(cls.english_name, cls.chinese_name, cls.id)
+        )
+
+    def search_keys(self, documents) -> set[str]:
+        keys = set()
+        chinese = fold_chinese(self.chinese_name)
+        keys.update(chinese[i:] for i in range(len(chinese)))  # 陈大文, 大文, 文
+        keys.update(english_words(self.english_name))
+        for document in documents:
+            keys.add(document.number)
+            keys.add(document.identity_key.split(":")[-1])
+        for phone in (self.phone,):
+            if phone:
+                digits = phone.lstrip("+")
+                keys.add(digits)
+                for code in ("852", "853", "86"):
+                    if digits.startswith(code):
+                        keys.add(digits[len(code) :])
+                        break
+        return {k[:100] for k in keys if k}
+
+    def refresh_search_keys(self) -> None:
+        PatientSearchKey.delete().where(PatientSearchKey.patient == self.id).execute()
+        rows = [
+            {"patient": self.id, "clinic": self.clinic_id, "key": key}
+            for key in sorted(self.search_keys(list(self.documents)))
+        ]
+        if rows:
+            PatientSearchKey.insert_many(rows).execute()
+
+    # Duplicates -----
+    @classmethod
+    def possible_duplicates(
+        cls, clinic_id: int, date_of_birth, chinese_name: str, english_name: str, exclude=None
+    ):
+        """Same clinic, same date of birth, and the same name in either script or word order."""
+        names = []
+        if fold_chinese(chinese_name):
+            names.append(cls.chinese_name_folded == fold_chinese(chinese_name))
+        if english_key(english_name):
+            names.append(cls.english_name_key == english_key(english_name))
+        if not names or not date_of_birth:
+            return []
+        condition = names[0] if len(names) == 1 else (names[0] | names[1])
+        query = cls.select().where(
+            cls.clinic == clinic_id, cls.date_of_birth == date_of_birth, condition
+        )
+        if exclude:
+            query = query.where(cls.id != exclude)
+        return list(query.order_by(cls.id).limit(5))
+
+    # Writing -----
+    def _fold_names(self) -> None:
+        self.chinese_name_folded = fold_chinese(self.chinese_name) or None
+        self.english_name_key = english_key(self.english_name) or None
+
+    def save(self, *args, **kwargs):
+        """Saved with its folded names and search keys, whoever saves it (demo, referrals…).
+
+        Bulk `Patient.update()`/`insert_many()` bypass this: call refresh_search_keys() after.
+        """
+        self._fold_names()
+        saved = super().save(*args, **kwargs)
+        self.refresh_search_keys()
+        return saved
+
+    @classmethod
+    def register(cls, clinic_id: int, user: User, fields: dict, documents, consents=()):
+        """A new patient with their documents (IntegrityError: a document is already there)."""
+        with db.atomic():
+            patient = cls.create(clinic=clinic_id, created_by=user, **fields)
+            for document in documents:
+                IdentityDocument.create(patient=patient, clinic=clinic_id, **document)
+            for scope, note in consents:
+                Consent.create(patient=patient, scope=scope, note=note, recorded_by=user)
+        return patient
+
+    def change(self, fields: dict, documents) -> None:
+        """Update the record and replace its documents (IntegrityError: a duplicate document)."""
+        with db.atomic():
+            for name, value in fields.items():
+                setattr(self, name, value)
+            self.updated_at = utcnow()
+            self.save()
+            kept = {(d["kind"], d["identity_key"]) for d in documents}
+            for existing in self.documents:
+                if (existing.kind, existing.identity_key) not in kept:
+                    existing.delete_instance()
+            current = {(d.kind, d.identity_key): d for d in self.documents}
+            for document in documents:
+                found = current.get((document["kind"], document["identity_key"]))
+                if found is None:
+                    IdentityDocument.create(patient=self, clinic=self.clinic_id, **document)
+                elif (found.number, found.country) != (document["number"], document["country"]):
+                    found.number, found.country = document["number"], document["country"]
+                    found.save()
+
+    def consent_history(self):
+        return self.consents.order_by(Consent.recorded_at.desc(), Consent.id.desc())
+
+    def has_consent(self, scope: str) -> bool:
+        return (
+            self.consents.where(Consent.scope == scope, Consent.withdrawn_at.is_null()).count() > 0
+        )
+
+
+class PatientSearchKey(BaseModel):
+    """One folded key a patient is found by: a name from any character on, a word, a number."""
+
+    patient = ForeignKeyField(Patient, on_delete="CASCADE", index=True)
+    clinic = ForeignKeyField(Organisation, index=False)
+    key = SearchKeyField(max_length=100)
+
+    class Meta:
+        indexes = ((("clinic", "key", "patient"), False),)
 
 
 class IdentityDocument(BaseModel):
@@ -69,6 +346,41 @@ class IdentityDocument(BaseModel):
             (("identity_key",), False),
         )
 
+    def save(self, *args, **kwargs):
+        saved = super().save(*args, **kwargs)
+        Patient.get_by_id(self.patient_id).refresh_search_keys()
+        return saved
+
+    def delete_instance(self, *args, **kwargs):
+        deleted = super().delete_instance(*args, **kwargs)
+        Patient.get_by_id(self.patient_id).refresh_search_keys()
+        return deleted
+
+    @property
+    def kind_label(self) -> str:
+        return str(DOCUMENT_KINDS.get(self.kind, self.kind))
+
+    @property
+    def display_number(self) -> str:
+        from clinic.patients.identity import format_document
+
+        return format_document(self.kind, self.number)
+
+    @classmethod
+    def by_patient(cls, patient_ids) -> dict[int, list["IdentityDocument"]]:
+        """The documents of these patients in one query, by patient id."""
+        found: dict[int, list[IdentityDocument]] = {}
+        if patient_ids:
+            for document in cls.select().where(cls.patient.in_(patient_ids)).order_by(cls.id):
+                found.setdefault(document.patient_id, []).append(document)
+        return found
+
+    @classmethod
+    def registered(cls, clinic_id: int, kind: str, identity_key: str) -> "IdentityDocument | None":
+        return cls.get_or_none(
+            cls.clinic == clinic_id, cls.kind == kind, cls.identity_key == identity_key
+        )
+
 
 class Consent(BaseModel):
     """Never edited: withdrawn, or superseded by a newer record."""
@@ -81,5 +393,133 @@ class Consent(BaseModel):
     withdrawn_by = ForeignKeyField(User, null=True)
     withdrawn_at = DateTimeField(null=True)
 
+    @property
+    def scope_label(self) -> str:
+        return str(CONSENT_SCOPES.get(self.scope, self.scope))
 
-PATIENT_MODELS = [Patient, IdentityDocument, Consent]
+    @property
+    def active(self) -> bool:
+        return self.withdrawn_at is None
+
+    def withdraw(self, user: User) -> bool:
+        """Compare-and-set: False when it was already withdrawn (by someone else)."""
+        now = utcnow()
+        changed = (
+            Consent.update(withdrawn_by=user, withdrawn_at=now)
+            .where(Consent.id == self.id, Consent.withdrawn_at.is_null())
+            .execute()
+        )
+        if changed:
+            self.withdrawn_by, self.withdrawn_at = user, now
+        return bool(changed)
+
+
+# The same-day queue -----
+WAITING, WITH_DOCTOR, DONE, REFERRED, LEFT = "waiting", "with_doctor", "done", "referred", "left"
+VISIT_STATES = {
+    WAITING: _l("Waiting"),
+    WITH_DOCTOR: _l("With doctor"),
+    DONE: _l("Done"),
+    REFERRED: _l("Referred"),
+    LEFT: _l("Left"),
+}
+VISIT_MOVES = {
+    WAITING: (WITH_DOCTOR, LEFT),
+    WITH_DOCTOR: (DONE, REFERRED, LEFT),
+}
+MOVE_LABELS = {
+    WITH_DOCTOR: _l("Call in"),
+    DONE: _l("Done"),
+    REFERRED: _l("Referred"),
+    LEFT: _l("Left"),
+}
+
+
+class Visit(BaseModel):
+    """A patient checked in at their clinic for one day, moved along by compare-and-set."""
+
+    clinic = ForeignKeyField(Organisation, index=False)
+    patient = ForeignKeyField(Patient, backref="visits", on_delete="CASCADE")
+    day = DateField()  # in the clinic's time zone
+    state = CharField(default=WAITING, choices=list(VISIT_STATES.items()))
+    version = IntegerField(default=1)
+    checked_in_at = DateTimeField(default=utcnow)
+    checked_in_by = ForeignKeyField(User, null=True)
+    called_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    updated_by = ForeignKeyField(User, null=True)
+
+    class Meta:
+        indexes = ((("clinic", "day", "state"), False),)
+
+    @property
+    def state_label(self) -> str:
+        return str(VISIT_STATES[self.state])
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in VISIT_MOVES
+
+    def moves(self):
+        return [(state, str(MOVE_LABELS[state])) for state in VISIT_MOVES.get(self.state, ())]
+
+    @classmethod
+    def queue(cls, clinic_id: int, day: dt.date):
+        """Today's visits: open ones first in arrival order, then the finished ones."""
+        return (
+            cls.select(cls, Patient)
+            .join(Patient)
+            .where(cls.clinic == clinic_id, cls.day == day)
+            .order_by(cls.finished_at.is_null(False), cls.checked_in_at, cls.id)
+        )
+
+    @classmethod
+    def queue_version(cls, clinic_id: int, day: dt.date) -> str:
+        """Changes whenever a visit is added or moved (each move adds 1 to one version)."""
+        count, total = (
+            cls.select(fn.COUNT(cls.id), fn.COALESCE(fn.SUM(cls.version), 0))
+            .where(cls.clinic == clinic_id, cls.day == day)
+            .scalar(as_tuple=True)
+        )
+        return f"{count}.{total}"
+
+    @classmethod
+    def open_for(cls, patient: Patient, day: dt.date) -> "Visit | None":
+        return cls.get_or_none(
+            cls.patient == patient, cls.day == day, cls.state.in_(list(VISIT_MOVES))
+        )
+
+    @classmethod
+    def check_in(cls, patient: Patient, user: User, day: dt.date) -> "tuple[Visit, bool]":
+        """(visit, created): a patient already waiting or with the doctor is not added twice."""
+        with db.atomic("IMMEDIATE") if is_sqlite() else db.atomic():
+            if not is_sqlite():
+                # Serialise check-ins of one patient on PostgreSQL: lock the patient row.
+                Patient.select(Patient.id).where(Patient.id == patient.id).for_update().execute()
+            existing = cls.open_for(patient, day)
+            if existing:
+                return existing, False
+            visit = cls.create(
+                clinic=patient.clinic_id, patient=patient, day=day, checked_in_by=user
+            )
+            return visit, True
+
+    def move(self, new_state: str, seen_version: int, user: User) -> bool:
+        """Compare-and-set on state and version; False when someone else moved it first."""
+        if new_state not in VISIT_MOVES.get(self.state, ()):
+            return False
+        now = utcnow()
+        values = {"state": new_state, "version": Visit.version + 1, "updated_by": user}
+        if new_state == WITH_DOCTOR:
+            values["called_at"] = now
+        else:
+            values["finished_at"] = now
+        changed = (
+            Visit.update(values)
+            .where(Visit.id == self.id, Visit.state == self.state, Visit.version == seen_version)
+            .execute()
+        )
+        return bool(changed)
+
+
+PATIENT_MODELS = [Patient, PatientSearchKey, IdentityDocument, Consent, Visit]

@@ -16,4 +16,6 @@ def root():
 @bp.route("/today")
 @login_required
 def index():
-    return render("today/index.html", organisation=current_user.organisation)
+    from clinic.patients.views import today_sections
+
+    return render("today/index.html", organisation=current_user.organisation, **today_sections())

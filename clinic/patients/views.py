@@ -1,0 +1,256 @@
+"""Registration, search, the patient page, consents and the same-day check-in queue."""
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from peewee import IntegrityError
+
+from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.db import write_transaction
+from clinic.htmx import render, wants_fragment
+from clinic.models import (
+    DOCTOR,
+    NURSE,
+    VISIT_STATES,
+    Consent,
+    IdentityDocument,
+    Patient,
+    Visit,
+)
+from clinic.patients.forms import ConsentForm, PatientForm
+from clinic.patients.identity import format_phone
+
+bp = Blueprint("patients", __name__, url_prefix="/patients")
+bp.add_app_template_filter(format_phone, "phone")
+CLINIC_STAFF = (DOCTOR, NURSE)
+
+
+def clinic_today() -> dt.date:
+    """Today in the clinic's time zone (a visit at 00:30 Hong Kong time is not yesterday)."""
+    return dt.datetime.now(get_timezone()).date()
+
+
+def _clinic_id() -> int:
+    return current_user.organisation_id
+
+
+# Search -----
+@bp.route("/")
+@roles_required(*CLINIC_STAFF)
+def index():
+    query = request.args.get("q", "").strip()
+    results = Patient.search(_clinic_id(), query) if query else []
+    return render(
+        "patients/index.html",
+        "patients/_results.html",
+        q=query,
+        results=results,
+        documents=IdentityDocument.by_patient([p.id for p in results]),
+    )
+
+
+# Registration -----
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*CLINIC_STAFF)
+def register():
+    form = PatientForm(clinic_id=_clinic_id())
+    if request.method == "POST" and form.add_document.data:
+        form.grow()
+        return render("patients/register.html", form=form)
+    if not form.validate_on_submit() or not form.check_duplicates():
+        status = 422 if request.method == "POST" else 200
+        return render("patients/register.html", form=form, status=status)
+    try:
+        patient = Patient.register(
+            _clinic_id(),
+            current_user,
+            form.patient_fields(),
+            form.parsed_documents,
+            form.consents(),
+        )
+    except IntegrityError:
+        # Another desk registered the same document a moment ago: the database said no.
+        form.validate()
+        return render("patients/register.html", form=form, status=422)
+    audit("patient_registered", "patient", patient.id)
+    flash(_("Patient registered."), "success")
+    return redirect(url_for("patients.show", patient_id=patient.id), code=303)
+
+
+@bp.route("/validate/<name>", methods=["POST"])
+@bp.route("/<int:patient_id>/validate/<name>", methods=["POST"])
+@roles_required(*CLINIC_STAFF)
+def validate_field(name: str, patient_id: int | None = None):
+    """One field checked on blur: the whole form is validated, only this field comes back."""
+    patient = None
+    if patient_id is not None:
+        patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    form = PatientForm(clinic_id=_clinic_id(), patient=patient)
+    form.validate()
+    field = _find_field(form, name)
+    if field is None:
+        abort(404)
+    return render("patients/_field.html", "patients/_field.html", form=form, f=field)
+
+
+def _find_field(form: PatientForm, name: str):
+    if name.startswith("documents-"):
+        for entry in form.documents.entries:
+            for sub in entry.form:
+                if sub.name == name:
+                    return sub
+        return None
+    field = form._fields.get(name)
+    return field if name in Patient.EDITABLE else None
+
+
+# The patient page -----
+@bp.route("/<int:patient_id>")
+@login_required
+def show(patient_id: int):
+    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    audit("patient_viewed", "patient", patient.id)
+    visit = Visit.open_for(patient, clinic_today()) if current_user.organisation.is_clinic else None
+    return render(
+        "patients/show.html",
+        patient=patient,
+        documents=list(patient.documents.order_by(IdentityDocument.id)),
+        consents=list(patient.consent_history()),
+        consent_form=ConsentForm(),
+        visit=visit,
+        today=clinic_today(),
+    )
+
+
+@bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
+@roles_required(*CLINIC_STAFF)
+def edit(patient_id: int):
+    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    data = PatientForm.data_from(patient) if request.method == "GET" else None
+    form = PatientForm(clinic_id=_clinic_id(), patient=patient, data=data)
+    if request.method == "POST" and form.add_document.data:
+        form.grow()
+        return render("patients/edit.html", form=form, patient=patient)
+    if not form.validate_on_submit() or not form.check_duplicates():
+        status = 422 if request.method == "POST" else 200
+        return render("patients/edit.html", form=form, patient=patient, status=status)
+    try:
+        patient.change(form.patient_fields(), form.parsed_documents)
+    except IntegrityError:
+        form.validate()
+        return render("patients/edit.html", form=form, patient=patient, status=422)
+    audit("patient_updated", "patient", patient.id)
+    flash(_("Changes saved."), "success")
+    return redirect(url_for("patients.show", patient_id=patient.id), code=303)
+
+
+# Consents -----
+@bp.route("/<int:patient_id>/consents", methods=["POST"])
+@roles_required(*CLINIC_STAFF)
+def record_consent(patient_id: int):
+    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    form = ConsentForm()
+    if form.validate_on_submit():
+        consent = Consent.create(
+            patient=patient,
+            scope=form.scope.data,
+            note=(form.note.data or "").strip() or None,
+            recorded_by=current_user.id,
+        )
+        audit("consent_recorded", "patient", patient.id, f"consent {consent.id} {consent.scope}")
+        flash(_("Consent recorded."), "success")
+    else:
+        flash(_("The consent was not recorded: %(errors)s", errors=_errors(form)), "error")
+    return redirect(url_for("patients.show", patient_id=patient.id) + "#consents", code=303)
+
+
+@bp.route("/<int:patient_id>/consents/<int:consent_id>/withdraw", methods=["POST"])
+@roles_required(*CLINIC_STAFF)
+def withdraw_consent(patient_id: int, consent_id: int):
+    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    consent = get_visible_or_404(patient.consents, consent_id, "consent")
+    if consent.withdraw(current_user.id):
+        audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+        flash(_("Consent withdrawn."), "success")
+    else:
+        flash(_("This consent had already been withdrawn."), "warning")
+    return redirect(url_for("patients.show", patient_id=patient.id) + "#consents", code=303)
+
+
+def _errors(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+# The same-day queue -----
+def queue_context() -> dict:
+    """What the queue fragment needs; also shown on Today for clinic staff."""
+    day = clinic_today()
+    return {
+        "visits": list(Visit.queue(_clinic_id(), day)),
+        "queue_version": Visit.queue_version(_clinic_id(), day),
+        "today": day,
+        "visit_states": VISIT_STATES,
+    }
+
+
+def today_sections() -> dict:
+    """Today's page: the check-in queue for clinic staff, nothing for others."""
+    if current_user.has_role(*CLINIC_STAFF) and current_user.organisation.is_clinic:
+        return queue_context()
+    return {}
+
+
+@bp.route("/queue")
+@roles_required(*CLINIC_STAFF)
+def queue():
+    since = request.args.get("since")
+    # A poll: answer without a body when nothing changed (htmx does not swap a 204).
+    if since and wants_fragment() and Visit.queue_version(_clinic_id(), clinic_today()) == since:
+        return "", 204
+    return render("patients/queue.html", "patients/_queue.html", **queue_context())
+
+
+@bp.route("/<int:patient_id>/check-in", methods=["POST"])
+@roles_required(*CLINIC_STAFF)
+def check_in(patient_id: int):
+    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    visit, created = Visit.check_in(patient, current_user.id, clinic_today())
+    if created:
+        audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
+        flash(_("%(name)s is checked in.", name=patient.display_name), "success")
+    else:
+        flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")
+    return redirect(url_for("patients.queue"), code=303)
+
+
+@bp.route("/visits/<int:visit_id>/move", methods=["POST"])
+@roles_required(*CLINIC_STAFF)
+def move_visit(visit_id: int):
+    visible = Visit.select().where(Visit.clinic == _clinic_id())
+    visit = get_visible_or_404(visible, visit_id, "visit")
+    new_state = request.form.get("state", "")
+    seen = request.form.get("version", "")
+    if new_state not in VISIT_STATES or not seen.isdigit():
+        abort(400)
+    if int(seen) == visit.version and new_state not in dict(visit.moves()):
+        abort(400)  # not a move from this state (a stale page gets the conflict message below)
+    with write_transaction():
+        moved = visit.move(new_state, int(seen), current_user.id)
+    if moved:
+        audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
+    else:
+        current = Visit.get_by_id(visit.id)
+        flash(
+            _(
+                "Someone else changed this visit first: it is now “%(state)s”. Nothing was "
+                "changed; check and try again.",
+                state=current.state_label,
+            ),
+            "warning",
+        )
+    if wants_fragment():
+        return render("patients/_queue.html", "patients/_queue.html", **queue_context())
+    return redirect(url_for("patients.queue"), code=303)
