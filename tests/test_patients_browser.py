@@ -1,0 +1,65 @@
+"""In a real browser, in Traditional Chinese: register with a mistake, fix it, find, check in."""
+
+import re
+
+import pytest
+
+from clinic.models import IdentityDocument, Patient, Visit
+
+pytestmark = pytest.mark.browser
+
+
+def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page, demo_data):
+    page = new_page("nurse@jinzhou.demo")
+    page.get_by_role("button", name="繁體中文").click()
+    page.wait_for_load_state()
+    page.get_by_role("navigation", name="主選單").get_by_role("link", name="病人").click()
+    page.get_by_role("link", name="病人登記").click()
+    page.wait_for_url("**/patients/new")
+
+    page.get_by_label("中文姓名").fill("鍾大衛")
+    page.get_by_label("英文姓名").fill("CHUNG, Tai Wai")
+    page.get_by_label("性別").select_option("M")
+    page.get_by_label("出生日期").fill("1980-02-14")
+    page.get_by_label("居住地").select_option("hk")
+    page.get_by_label("證件號碼").fill("G123456(1)")
+    page.get_by_label("電話", exact=True).fill("9876 5432")
+    # Leaving the field checks it on the server; only that field comes back.
+    page.get_by_label("地址").click()
+    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    page.get_by_label("地址").fill("香港太古城第三座 12 樓 B 室")
+    page.get_by_role("button", name="登記病人").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    assert Patient.select().where(Patient.chinese_name == "鍾大衛").count() == 0
+
+    # Only the wrong character is corrected; everything else is still there.
+    assert page.get_by_label("中文姓名").input_value() == "鍾大衛"
+    assert page.get_by_label("地址").input_value() == "香港太古城第三座 12 樓 B 室"
+    page.get_by_label("證件號碼").fill("G123456(A)")
+    page.get_by_role("button", name="登記病人").click()
+    page.wait_for_url(re.compile(r"/patients/\d+$"))
+    assert page.get_by_text("病人已登記。").is_visible()
+    assert page.get_by_text("G123456(A)").is_visible()
+    patient = Patient.get(Patient.chinese_name == "鍾大衛")
+    assert (patient.phone, patient.address) == ("+85298765432", "香港太古城第三座 12 樓 B 室")
+    assert IdentityDocument.get(IdentityDocument.patient == patient).number == "G123456A"
+
+    # Found by part of the name typed in Simplified characters, as the user types.
+    page.get_by_role("navigation", name="主選單").get_by_role("link", name="病人").click()
+    page.get_by_label("搜尋病人").press_sequentially("钟大", delay=50)
+    result = page.locator("#search-results").get_by_role("link", name="鍾大衛 CHUNG, Tai Wai")
+    result.wait_for()
+    assert "/patients/new" not in page.url
+    row = page.locator("#search-results tr", has_text="鍾大衛")
+    row.get_by_role("button", name="報到").click()
+    page.wait_for_url("**/patients/queue")
+    assert page.get_by_text("鍾大衛 CHUNG, Tai Wai 已報到。").is_visible()
+    queue_row = page.locator("#queue tr", has_text="鍾大衛")
+    assert queue_row.get_by_text("候診中").is_visible()
+    assert Visit.get(Visit.patient == patient).state == "waiting"
+
+    # The doctor is called in without a page load: the queue fragment is swapped in place.
+    queue_row.get_by_role("button", name="叫號應診").click()
+    page.locator("#queue tr", has_text="鍾大衛").get_by_text("應診中").wait_for()
+    assert Visit.get(Visit.patient == patient).state == "with_doctor"
