@@ -299,3 +299,26 @@ def test_printable_letter_has_labels_in_both_languages(doctor, patient):
     page = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
     assert '<span lang="zh-Hans-CN">转诊原因</span>' in page
     assert "Chest pain" in page
+
+
+def test_hub_sees_the_patient_only_through_a_referral_while_it_matters(
+    app, doctor, coordinator, patient
+):
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+    draft = Referral.create_draft(
+        user("doctor@jinzhou.demo"), patient, to_org=Organisation.by_name(HUB), reason="x"
+    )
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+    draft.submit(user("doctor@jinzhou.demo"))
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 200
+    draft.cancel(user("doctor@jinzhou.demo"), "Not needed")
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 200  # closed recently
+    days = app.config["HUB_ACCESS_DAYS_AFTER_CLOSE"] + 1
+    Referral.update(updated_at=utcnow() - dt.timedelta(days=days)).execute()
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+    denied = (
+        AuditEvent.select()
+        .where(AuditEvent.action == "access_denied")
+        .order_by(AuditEvent.id.desc())
+    )
+    assert denied.first().object_id == str(patient.id)

@@ -36,7 +36,11 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
 
     # The doctor writes and submits the referral from the patient.
     doctor.goto(f"/referrals/new?patient={patient.id}")
-    doctor.get_by_label("Service").select_option(label="Nansha Hub Hospital · Cardiology")
+    service = doctor.get_by_label("Service")
+    service.select_option(label="Nansha Hub Hospital · Cross-border Cooperation Centre *")
+    expect(doctor.get_by_label("The patient consents to cross-border sharing")).to_be_visible()
+    service.select_option(label="Nansha Hub Hospital · Cardiology")
+    expect(doctor.locator("#consent-box")).to_contain_text("Not needed for this service.")
     doctor.get_by_label("Urgent").check()
     doctor.get_by_label("Reason for referral").fill("Chest pain on exertion for 3 weeks")
     doctor.get_by_label("Working diagnosis").fill("Angina")
@@ -110,7 +114,7 @@ def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient
     )  # fmt: skip
     source.submit(_doctor())
     clinic = new_page(OTHER_DOCTOR)
-    clinic.goto("/referrals/?needs=1")
+    clinic.goto("/referrals/")
     mark(clinic)
 
     specialist = new_page(SPECIALIST)

@@ -264,6 +264,8 @@ def _down_referral(people, patient, clinic_name="Huangge Family-Doctor Clinic"):
 
 def test_down_referral_accepted_creates_one_patient_with_copied_documents(people, make_patient):
     patient = make_patient(documents=[("hkid", "X3546700")], allergies="Penicillin")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    before = Patient.select().where(Patient.clinic == huangge).count()
     down = _down_referral(people, patient)
     assert down.owner.name == "Huangge Family-Doctor Clinic"
     with pytest.raises(Refused):
@@ -275,7 +277,7 @@ def test_down_referral_accepted_creates_one_patient_with_copied_documents(people
     assert [d.number for d in registered.documents] == ["X3546700"]
     again = _down_referral(people, patient)
     assert again.accept_down(people["other_doctor"]).id == registered.id
-    assert Patient.select().where(Patient.clinic == registered.clinic).count() == 1
+    assert Patient.select().where(Patient.clinic == huangge).count() == before + 1
 
 
 def test_down_referral_links_to_the_patient_the_clinic_already_has(people, make_patient):

@@ -188,10 +188,11 @@ class Patient(BaseModel):
         """The condition under which hub staff see a patient: the ONE place to extend.
 
         Referrals (and later consultations) add "OR patient has an open referral addressed to
-        the user's hub" here, importing their model lazily to avoid an import cycle. Until then
-        hub staff see no patient.
+        the user's hub" here, importing their model lazily to avoid an import cycle.
         """
-        return SQL("1 = 0")
+        from clinic.models.referrals import Referral
+
+        return cls.id.in_(Referral.patient_ids_visible_to_hub(user.organisation_id))
 
     # Search -----
     @classmethod

@@ -507,20 +507,12 @@ def register_copy_at(patient: Patient, clinic_id, user: User) -> Patient:
         )
         if match:
             return match.patient
-    copied = {
-        name: getattr(patient, name)
-        for name in Patient._meta.fields
-        if name not in ("id", "clinic", "created_at", "created_by", "updated_at")
-    }
-    copy = Patient.create(clinic=clinic_id, created_by=user, **copied)
-    for document in documents:
-        IdentityDocument.create(
-            patient=copy, clinic=clinic_id, kind=document.kind, number=document.number,
-            identity_key=document.identity_key, country=document.country,
-        )  # fmt: skip
-    if hasattr(copy, "refresh_search_keys"):  # the register's search index, when it has one
-        copy.refresh_search_keys()
-    return copy
+    fields = {name: getattr(patient, name) for name in Patient.EDITABLE}
+    copied_documents = [
+        {"kind": d.kind, "number": d.number, "identity_key": d.identity_key, "country": d.country}
+        for d in documents
+    ]
+    return Patient.register(clinic_id, user, fields, copied_documents)
 
 
 class ReferralEvent(BaseModel):

@@ -14,6 +14,7 @@ from clinic.models import (
     DOCTOR,
     DOCUMENT_KINDS,
     NURSE,
+    SEXES,
     SPECIALIST,
     Consent,
     Organisation,
@@ -225,6 +226,22 @@ def new():
     return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
 
 
+@bp.route("/new/consent")
+@roles_required(DOCTOR)
+def consent():
+    """The consent part of the referral form for the chosen service (htmx, on change)."""
+    patient = get_visible_or_404(_clinic_patients(), request.args.get("patient", ""), "patient")
+    form = forms.ReferralForm(
+        formdata=None, hubs=list(current_user.organisation.hubs()),
+        consent=Referral.active_consent(patient),
+    )  # fmt: skip
+    form.service.data = request.args.get("service", type=int)
+    return render(
+        "referrals/_consent.html", "referrals/_consent.html",
+        form=form, patient=patient, consent=form.consent,
+    )  # fmt: skip
+
+
 def _clinic_patients():
     """The register of the doctor's own clinic (only clinic doctors write up-referrals)."""
     return Patient.select().where(Patient.clinic == current_user.organisation_id)
@@ -416,6 +433,7 @@ LETTER_LABELS = {
     "allergies": _l("Allergies"),
     "direct_billing": _l("Insurance direct billing"),
     "transport": _l("Cross-border transfer"),
+    "escort": _l("Escort needed"),
     "consent": _l("Cross-border consent"),
     "appointment": _l("Appointment"),
     "referring_doctor": _l("Referring doctor"),
@@ -452,10 +470,13 @@ def back_referral_letter(referral_id: int):
 
 def _letter(referral: Referral, template: str):
     locale = _patient_script(referral.patient)
+    values = {"sex_value": SEXES.get(referral.patient.sex, referral.patient.sex)}
+    if referral.mobility:
+        values["mobility_value"] = MOBILITY[referral.mobility]
     return render(
         template,
         referral=referral,
-        labels=bilingual(LETTER_LABELS, locale),
+        labels=bilingual(LETTER_LABELS | values, locale),
         documents=list(referral.patient.documents),
         zh=locale,
     )
