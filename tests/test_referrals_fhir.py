@@ -136,3 +136,33 @@ def test_fhir_export_is_tenant_isolated(other_clinic_doctor, patient):
         user("doctor@jinzhou.demo"), patient, to_org=Organisation.by_name(HUB), reason="x"
     )
     assert other_clinic_doctor.get(f"/referrals/{referral.id}/fhir").status_code == 404
+
+
+DOWN_PATHS = {
+    "draft": [],
+    "submitted": ["submit"],
+    "accepted": ["submit", "accept_down"],
+    "declined": ["submit", "decline"],
+    "cancelled": ["submit", "cancel"],
+}
+
+
+@pytest.mark.parametrize("state", list(DOWN_PATHS))
+def test_down_referral_bundle_validates(specialist, patient, state):
+    hub_specialist, clinic_doctor = user("specialist@hub.demo"), user("doctor@huangge.demo")
+    down = Referral.create_draft(
+        hub_specialist, patient, direction="down", reason="Community follow-up",
+        to_org=Organisation.by_name("Huangge Family-Doctor Clinic"),
+    )  # fmt: skip
+    moves = {
+        "submit": lambda: down.submit(hub_specialist),
+        "accept_down": lambda: down.accept_down(clinic_doctor),
+        "decline": lambda: down.decline(clinic_doctor, "Outside our district"),
+        "cancel": lambda: down.cancel(hub_specialist, "Readmitted"),
+    }
+    for step in DOWN_PATHS[state]:
+        moves[step]()
+    data = specialist.get(f"/referrals/{down.id}/fhir").get_json()
+    assert Bundle(data, strict=True).as_json() == data
+    task = next(e["resource"] for e in data["entry"] if e["resource"]["resourceType"] == "Task")
+    assert task["status"] == TASK_STATUS[state]

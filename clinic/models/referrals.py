@@ -273,8 +273,8 @@ class Referral(BaseModel):
             query = query.where(cls.service == int(service))
         if str(org).isdigit():
             query = query.where((cls.from_org == int(org)) | (cls.to_org == int(org)))
-        if needs:
-            query = query.where(cls.owner == user.organisation_id)
+        if needs:  # the same rows the navigation count counts
+            query = query.where(cls.owner == user.organisation_id, cls.state != DRAFT)
         return cls.worklist_order(query)
 
     @classmethod
