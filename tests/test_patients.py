@@ -98,6 +98,7 @@ def test_a_wrong_check_digit_comes_back_with_everything_typed(nurse):
     assert response.status_code == 422
     assert errors(response) == ["Check digit should be 5."]
     html = response.get_data(as_text=True)
+    assert "Please correct the marked fields." in html
     for typed in ("陳美玲", "CHAN, Mei Ling", "1975-03-08", "E364912(4)", "Tai Koo Shing", "AIA"):
         assert typed in html
     assert Patient.select().where(Patient.english_name == "CHAN, Mei Ling").count() == 0

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from stdnum.iso7064 import mod_11_2
 
+from clinic.db import utcnow
 from clinic.models import (
     CLINIC,
     WITH_DOCTOR,
@@ -76,6 +77,7 @@ MEDICATIONS = {
     "Asthma": "Salbutamol inhaler as needed",
     "Osteoarthritis of knee": "Paracetamol 500 mg as needed",
 }
+CONTACTS = (("陳美儀", "Daughter"), ("李志強", "Son"), ("黃麗華", "Wife"), ("何家明", "Husband"))
 INSURERS = ("AIA", "Bupa", "Cigna", "AXA", "中国平安")
 
 
@@ -146,8 +148,10 @@ def load_clinic(clinic: Organisation, seed: int, today: dt.date) -> list[Patient
             insurer=rng.choice(INSURERS) if insured else None,
             policy_number=f"P{rng.randrange(10**8):08d}" if insured else None,
             direct_billing=insured and rng.random() < 0.7,
-            emergency_contact_name=english.split(",")[0] + ", family" if index % 3 == 0 else None,
-            emergency_contact_relation="Daughter" if index % 3 == 0 else None,
+            emergency_contact_name=CONTACTS[index % len(CONTACTS)][0] if index % 3 == 0 else None,
+            emergency_contact_relation=CONTACTS[index % len(CONTACTS)][1]
+            if index % 3 == 0
+            else None,
             emergency_contact_phone=phone_for(rng, residency) if index % 3 == 0 else None,
         )
         for kind, number, identity_key in documents_for(rng, residency, born):
@@ -157,11 +161,16 @@ def load_clinic(clinic: Organisation, seed: int, today: dt.date) -> list[Patient
         if residency != "hk" and nurse:
             Consent.create(patient=patient, scope="cross_border", recorded_by=nurse)
         patients.append(patient)
-    # A morning's queue: four checked in, one already with the doctor.
+    # A morning's queue: four checked in over the last 40 minutes, one already with the doctor.
+    now = utcnow()
     for position, patient in enumerate(patients[4:8]):
-        visit = Visit.create(clinic=clinic, patient=patient, day=today, checked_in_by=nurse)
+        arrived = now - dt.timedelta(minutes=40 - 11 * position)
+        visit = Visit.create(
+            clinic=clinic, patient=patient, day=today, checked_in_by=nurse, checked_in_at=arrived
+        )
         if position == 0:
-            Visit.update(state=WITH_DOCTOR, version=2, called_at=visit.checked_in_at).where(
+            called = arrived + dt.timedelta(minutes=12)
+            Visit.update(state=WITH_DOCTOR, version=2, called_at=called).where(
                 Visit.id == visit.id
             ).execute()
     return patients

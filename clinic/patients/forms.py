@@ -150,6 +150,7 @@ class PatientForm(Form):
         self.document_warnings: dict[int, str] = {}
         self.registered_elsewhere: dict[int, Patient] = {}
         self.duplicates: list[Patient] = []
+        self.documents_invalid = False
 
     def validate_english_name(self, field) -> None:
         if not (field.data or "").strip() and not (self.chinese_name.data or "").strip():
@@ -221,6 +222,7 @@ class PatientForm(Form):
             first = self.documents.entries[0].form.number
             first.errors = [*first.errors, _("Enter at least one identity document.")]
             valid = False
+        self.documents_invalid = not valid
         return valid
 
     def check_duplicates(self) -> bool:
