@@ -322,3 +322,22 @@ def test_hub_sees_the_patient_only_through_a_referral_while_it_matters(
         .order_by(AuditEvent.id.desc())
     )
     assert denied.first().object_id == str(patient.id)
+
+
+def test_a_draft_can_be_edited_then_submitted_but_not_after(doctor, coordinator, patient):
+    doctor.post(f"/referrals/new?patient={patient.id}", data=referral_form(send="draft"))
+    referral = Referral.get(Referral.patient == patient)
+    page = doctor.get(f"/referrals/{referral.id}/edit").get_data(as_text=True)
+    assert "Exertional chest pain" in page and "Edit draft" in page
+    changed = referral_form(reason="Chest pain at rest now", priority="green", send="submit")
+    assert doctor.post(f"/referrals/{referral.id}/edit", data=changed).status_code == 303
+    stored = Referral.get_by_id(referral.id)
+    assert (stored.reason, stored.priority, stored.state) == (
+        "Chest pain at rest now",
+        "green",
+        "submitted",
+    )
+    late = doctor.post(f"/referrals/{referral.id}/edit", data=changed | {"reason": "Other"})
+    assert late.status_code == 303
+    assert Referral.get_by_id(referral.id).reason == "Chest pain at rest now"
+    assert coordinator.get(f"/referrals/{referral.id}/edit").status_code == 403

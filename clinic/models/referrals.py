@@ -339,6 +339,23 @@ class Referral(BaseModel):
             )  # fmt: skip
         return referral
 
+    def update_draft(self, user: User, **fields) -> None:
+        """Change a draft before it is sent (not a move: the timeline is unchanged)."""
+        self._check(user, "submit")
+        fields["updated_at"] = now = utcnow()
+        if "priority" in fields:
+            fields["due_by"] = now + self.target(fields["priority"])
+        with write_transaction():
+            changed = (
+                Referral.update(**fields)
+                .where(Referral.id == self.id, Referral.state == DRAFT)
+                .execute()
+            )
+        if changed != 1:
+            raise Conflict(_l("This referral has been sent already; it can no longer be edited."))
+        for name, value in fields.items():
+            setattr(self, name, value)
+
     @staticmethod
     def target(priority: str) -> dt.timedelta:
         hours = DEFAULT_TARGET_HOURS

@@ -182,6 +182,35 @@ def new():
             patient=patient,
             consent=consent,
         )
+    return _save(form, patient, consent)
+
+
+@bp.route("/<int:referral_id>/edit", methods=["GET", "POST"])
+@roles_required(DOCTOR)
+def edit(referral_id: int):
+    """A draft, changed before it is sent."""
+    referral = _load(referral_id)
+    if "submit" not in referral.moves_for(current_user):
+        flash(_("This is not possible now: the referral is %(state)s.",
+                state=referral.state_label), "error")  # fmt: skip
+        return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    patient = referral.patient
+    consent = Referral.active_consent(patient)
+    hubs = list(current_user.organisation.hubs())
+    form = forms.ReferralForm(obj=referral, hubs=hubs, consent=consent)
+    if request.method == "GET":
+        form.service.data = referral.service_id
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render(
+            "referrals/new.html", "referrals/_form.html", status=status,
+            form=form, patient=patient, consent=consent, referral=referral,
+        )  # fmt: skip
+    return _save(form, patient, consent, referral)
+
+
+def _save(form, patient: Patient, consent, referral: Referral | None = None):
+    """Create (or update) the draft from the form, then submit it if asked."""
     service = form.chosen_service
     fields = {
         name: form[name].data or None
@@ -190,37 +219,43 @@ def new():
             "medications", "allergies", "mobility", "pickup_notes",
         )
     }  # fmt: skip
+    user = current_user._get_current_object()
     try:
         with write_transaction():
             if form.consent_given.data and not consent:
                 consent = Consent.create(
                     patient=patient,
                     scope="cross_border",
-                    recorded_by=current_user.id,
+                    recorded_by=user.id,
                     note=_("Recorded with a referral"),
                 )
                 audit("consent_recorded", "patient", patient.id, "cross_border")
-            referral = Referral.create_draft(
-                current_user._get_current_object(),
-                patient,
-                direction=UP,
-                to_org=service.hub_id,
-                service=service,
-                priority=form.priority.data,
-                direct_billing=form.direct_billing.data,
-                insurer=patient.insurer,
-                transport_needed=form.transport_needed.data,
-                escort=form.escort.data,
-                consent=consent if service.cross_border else None,
-                **fields,
-            )
-            audit("create", "referral", referral.id)
+            fields |= {
+                "to_org": service.hub_id,
+                "service": service,
+                "priority": form.priority.data,
+                "direct_billing": form.direct_billing.data,
+                "transport_needed": form.transport_needed.data,
+                "escort": form.escort.data,
+                "consent": consent if service.cross_border else None,
+            }
+            if referral is None:
+                referral = Referral.create_draft(
+                    user, patient, direction=UP, insurer=patient.insurer, **fields
+                )
+                audit("create", "referral", referral.id)
+            else:
+                referral.update_draft(user, **fields)
+                audit("edit", "referral", referral.id)
             if request.form.get("send") == "submit":
-                referral.submit(current_user._get_current_object())
+                referral.submit(user)
                 audit("submit", "referral", referral.id)
     except TransitionError as error:
         flash(error.message, "error")
-        return redirect(url_for("referrals.new", patient=patient.id), code=303)
+        return render(
+            "referrals/new.html", "referrals/_form.html", status=422,
+            form=form, patient=patient, consent=consent, referral=referral,
+        )  # fmt: skip
     sent = referral.state != "draft"
     flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
     trigger("counts-changed")
