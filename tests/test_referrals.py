@@ -341,3 +341,13 @@ def test_a_draft_can_be_edited_then_submitted_but_not_after(doctor, coordinator,
     assert late.status_code == 303
     assert Referral.get_by_id(referral.id).reason == "Chest pain at rest now"
     assert coordinator.get(f"/referrals/{referral.id}/edit").status_code == 403
+
+
+def test_the_patient_page_offers_refer_and_lists_the_patients_referrals(doctor, nurse, patient):
+    r = submitted(patient)
+    page = doctor.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert f'href="/referrals/new?patient={patient.id}"' in page
+    assert f'href="/referrals/{r.id}"' in page and "Submitted" in page
+    nurse_page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert f'href="/referrals/{r.id}"' in nurse_page
+    assert "/referrals/new?patient=" not in nurse_page  # only doctors refer
