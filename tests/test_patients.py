@@ -249,7 +249,8 @@ def registered(nurse, make_patient):
 
 @pytest.mark.parametrize(
     "query",
-    ["鍾大衛", "钟大卫", "大卫", "大衛", "钟", "衛", "chung", "Tai Wai", "wai chung", "E3649125",
+    ["鍾大衛", "钟大卫", "大卫", "大衛", "钟", "衛", "chung", "Tai Wai", "wai chung", "chung tai w",
+     "tai wai chung", "CHUNG, Tai Wai", "E3649125",
      "e364912(5)", "9123 4567", "+852 9123 4567", "852912"],
 )  # fmt: skip
 def test_search_finds_by_each_key_in_either_script(nurse, registered, query):

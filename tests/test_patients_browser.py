@@ -29,7 +29,7 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     assert page.get_by_text("檢查碼應為 A。").is_visible()
     page.get_by_label("地址").fill("香港太古城第三座 12 樓 B 室")
     page.get_by_role("button", name="登記病人").click()
-    page.wait_for_load_state()
+    page.get_by_role("alert").wait_for()  # the form came back (422) with its message
     assert page.get_by_text("檢查碼應為 A。").is_visible()
     assert Patient.select().where(Patient.chinese_name == "鍾大衛").count() == 0
 

@@ -201,9 +201,13 @@ class Patient(BaseModel):
         tokens = search_tokens(query)
         if not tokens:
             return []
-        # A patient can match one word through two keys: over-fetch a little, keep the first.
-        ids = cls.matching_ids(clinic_id, tokens).limit(limit * 2).tuples()
-        wanted = list(dict.fromkeys(patient_id for (patient_id,) in ids))[:limit]
+        wanted = []
+        if len(tokens) > 1 and not any(CJK.search(t) for t in tokens):
+            # English words typed in the order of a name ("chan tai man", "tai man chan"): one
+            # range of the whole-name keys answers it; other orders fall back to every word.
+            wanted = cls._ids(cls.matching_ids(clinic_id, [" ".join(tokens)]), limit)
+        if not wanted:
+            wanted = cls._ids(cls.matching_ids(clinic_id, tokens), limit)
         if not wanted:
             return []
         return list(
@@ -211,6 +215,12 @@ class Patient(BaseModel):
             .where(cls.id.in_(wanted), cls.clinic == clinic_id)
             .order_by(cls.english_name, cls.chinese_name, cls.id)
         )
+
+    @staticmethod
+    def _ids(query, limit: int) -> list[int]:
+        # A patient can match one word through two keys: over-fetch a little, keep the first.
+        rows = query.limit(limit * 2).tuples()
+        return list(dict.fromkeys(patient_id for (patient_id,) in rows))[:limit]
 
     @classmethod
     def matching_ids(cls, clinic_id: int, tokens: list[str]):
@@ -237,7 +247,10 @@ class Patient(BaseModel):
         keys = set()
         chinese = fold_chinese(self.chinese_name)
         keys.update(chinese[i:] for i in range(len(chinese)))  # 陈大文, 大文, 文
-        keys.update(english_words(self.english_name))
+        words = english_words(self.english_name)
+        keys.update(words)
+        if len(words) > 1:  # the whole name, surname first (as on an HKID) and last
+            keys.update((" ".join(words), " ".join(words[1:] + words[:1])))
         for document in documents:
             keys.add(document.number)
             keys.add(document.identity_key.split(":")[-1])
@@ -447,9 +460,9 @@ VISIT_MOVES = {
 }
 MOVE_LABELS = {
     WITH_DOCTOR: _l("Call in"),
-    DONE: _l("Done"),
-    REFERRED: _l("Referred"),
-    LEFT: _l("Left"),
+    DONE: _l("Finish"),
+    REFERRED: _l("Mark as referred"),
+    LEFT: _l("Mark as left"),
 }
 
 
