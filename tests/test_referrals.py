@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -351,3 +352,16 @@ def test_the_patient_page_offers_refer_and_lists_the_patients_referrals(doctor, 
     nurse_page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert f'href="/referrals/{r.id}"' in nurse_page
     assert "/referrals/new?patient=" not in nurse_page  # only doctors refer
+
+
+def test_a_busy_inbox_pages_so_no_referral_is_out_of_reach(app, coordinator, patient):
+    from clinic.referrals.views import LIST_SIZE
+
+    with app.app_context():
+        ids = {submitted(patient).id for _ in range(LIST_SIZE + 3)}
+    first = coordinator.get("/referrals/?state=submitted").get_data(as_text=True)
+    assert "Next page" in first and "Previous page" not in first
+    second = coordinator.get("/referrals/?state=submitted&page=2").get_data(as_text=True)
+    assert "Previous page" in second and "Next page" not in second
+    shown = {int(i) for page in (first, second) for i in re.findall(r'/referrals/(\d+)"', page)}
+    assert ids <= shown

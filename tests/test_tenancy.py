@@ -75,3 +75,9 @@ def test_hub_staff_open_only_patients_referred_to_their_hub(login):
     coordinator = login("coordinator@hub.demo")
     for patient_id in sorted(unreferred):
         assert coordinator.get(f"/patients/{patient_id}").status_code == 404
+
+
+def test_pharmacists_do_not_see_referred_patients(login):
+    referred = Referral.select().where(Referral.state != "draft").first()
+    assert login("specialist@hub.demo").get(f"/patients/{referred.patient_id}").status_code == 200
+    assert login("pharmacist@hub.demo").get(f"/patients/{referred.patient_id}").status_code == 404

@@ -23,7 +23,7 @@ from peewee import (
 )
 
 from clinic.db import db, is_sqlite, utcnow
-from clinic.models.core import BaseModel, Organisation, User
+from clinic.models.core import COORDINATOR, SPECIALIST, BaseModel, Organisation, User
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}
 RESIDENCIES = {
@@ -192,6 +192,9 @@ class Patient(BaseModel):
         """
         from clinic.models.referrals import Referral
 
+        if not user.has_role(COORDINATOR, SPECIALIST):
+            # Need to know: pharmacists and administrators do not work on referrals.
+            return SQL("1 = 0")
         return cls.id.in_(Referral.patient_ids_visible_to_hub(user.organisation_id))
 
     # Search -----

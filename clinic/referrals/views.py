@@ -133,11 +133,14 @@ def index():
     organisation = current_user.organisation
     hub = organisation.is_hub
     audit("list", "referral", None, "inbox" if hub else "outbox")
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows = list(query.limit(LIST_SIZE + 1).offset((page - 1) * LIST_SIZE))
     return render(
         "referrals/index.html",
         "referrals/_rows.html",
-        referrals=list(query.limit(LIST_SIZE)),
-        more=query.count() > LIST_SIZE,
+        referrals=rows[:LIST_SIZE],
+        page=page,
+        more=len(rows) > LIST_SIZE,
         filters=filters,
         version=version,
         services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
