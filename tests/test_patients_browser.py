@@ -22,7 +22,13 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     page.get_by_label("性別").select_option("M")
     page.get_by_label("出生日期").fill("1980-02-14")
     page.get_by_label("居住地").select_option("hk")
-    page.get_by_label("證件號碼").fill("G123456(1)")
+    # Another document row is added in place (with htmx; a plain submit without JavaScript).
+    name_input = page.locator("#chinese_name").element_handle()
+    page.get_by_role("button", name="新增另一份證件").click()
+    page.locator("#documents-1-number").wait_for()
+    assert name_input.evaluate("input => input.isConnected")  # only the documents were swapped
+    assert page.get_by_label("中文姓名").input_value() == "鍾大衛"
+    page.locator("#documents-0-number").fill("G123456(1)")
     page.get_by_label("電話", exact=True).fill("9876 5432")
     # Leaving the field checks it on the server; only that field comes back.
     page.get_by_label("地址").click()
@@ -36,7 +42,7 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     # Only the wrong character is corrected; everything else is still there.
     assert page.get_by_label("中文姓名").input_value() == "鍾大衛"
     assert page.get_by_label("地址").input_value() == "香港太古城第三座 12 樓 B 室"
-    page.get_by_label("證件號碼").fill("G123456(A)")
+    page.locator("#documents-0-number").fill("G123456(A)")
     page.get_by_role("button", name="登記病人").click()
     page.wait_for_url(re.compile(r"/patients/\d+$"))
     assert page.get_by_text("病人已登記。").is_visible()
