@@ -32,6 +32,9 @@ FORM = {
 }
 
 
+HTMX = {"HX-Request": "true"}
+
+
 def errors(response) -> list[str]:
     return re.findall(r'class="error"[^>]*>([^<]*)<', response.get_data(as_text=True))
 
@@ -214,6 +217,23 @@ def test_same_name_in_the_other_script_and_same_birthday_warns_then_saves(nurse,
     saved = nurse.post("/patients/new", data=FORM | {"register_anyway": "y"})
     assert saved.status_code == 303
     assert Patient.select().count() == before + 1
+
+
+def test_the_look_alike_warning_comes_while_typing(nurse, make_patient):
+    existing = make_patient(
+        chinese_name="陈美玲", english_name=None, date_of_birth=dt.date(1975, 3, 8)
+    )
+    response = nurse.post("/patients/validate/date_of_birth", data=FORM, headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert '<div id="duplicates" hx-swap-oob="true">' in html
+    assert f'href="/patients/{existing.id}"' in html and 'name="register_anyway"' in html
+    other = nurse.post(
+        "/patients/validate/chinese_name", data=FORM | {"chinese_name": "陳美儀"}, headers=HTMX
+    ).get_data(as_text=True)
+    assert '<div id="duplicates" hx-swap-oob="true">' in other and 'href="/patients/' not in other
+    assert "duplicates" not in nurse.post(
+        "/patients/validate/phone", data=FORM, headers=HTMX
+    ).get_data(as_text=True)
 
 
 def test_english_names_match_whatever_the_case_and_order(nurse, make_patient):

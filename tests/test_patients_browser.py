@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from clinic.models import IdentityDocument, Patient, Visit
+from clinic import demo
+from clinic.models import IdentityDocument, Organisation, Patient, Visit
 
 pytestmark = pytest.mark.browser
 
@@ -69,3 +70,23 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     queue_row.get_by_role("button", name="叫號應診").click()
     page.locator("#queue tr", has_text="鍾大衛").get_by_text("應診中").wait_for()
     assert Visit.get(Visit.patient == patient).state == "with_doctor"
+
+
+def test_look_alike_warning_appears_while_typing_and_can_be_overridden(new_page, demo_data):
+    clinic = Organisation.by_name(demo.CLINIC_A)
+    existing = Patient.get(Patient.chinese_name == "陳大文", Patient.clinic == clinic)
+    page = new_page("nurse@jinzhou.demo")
+    page.goto("/patients/new")
+    page.get_by_label("Chinese name").fill("陈大文")
+    page.get_by_label("Date of birth").fill(existing.date_of_birth.isoformat())
+    page.get_by_label("Sex").select_option("M")
+    warning = page.get_by_role("alert").filter(has_text="same name and date of birth")
+    warning.wait_for()
+    assert warning.get_by_role("link", name="陳大文 CHAN, Tai Man").is_visible()
+    page.get_by_label("Residency").select_option("mainland")
+    page.get_by_label("Document type").select_option("exit_entry")
+    page.get_by_label("Document number").fill("CA1234567")
+    page.get_by_label("This is a different person: register anyway").check()
+    page.get_by_role("button", name="Register patient").click()
+    page.get_by_text("Patient registered.").wait_for()
+    assert Patient.select().where(Patient.chinese_name == "陈大文").count() == 1

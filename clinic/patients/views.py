@@ -93,7 +93,17 @@ def validate_field(name: str, patient_id: int | None = None):
     field = _find_field(form, name)
     if field is None:
         abort(404)
-    return render("patients/_field.html", "patients/_field.html", form=form, f=field)
+    # A name or the date of birth changed: the look-alike warning is refreshed too (out of band).
+    check_duplicates = name in ("chinese_name", "english_name", "date_of_birth")
+    if check_duplicates and not (form.date_of_birth.errors or form.english_name.errors):
+        form.check_duplicates()
+    return render(
+        "patients/_field.html",
+        "patients/_field.html",
+        form=form,
+        f=field,
+        check_duplicates=check_duplicates,
+    )
 
 
 def _find_field(form: PatientForm, name: str):
