@@ -24,10 +24,10 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     page.get_by_label("出生日期").fill("1980-02-14")
     page.get_by_label("居住地").select_option("hk")
     # Another document row is added in place (with htmx; a plain submit without JavaScript).
-    name_input = page.locator("#chinese_name").element_handle()
+    outside = page.get_by_label("性別").element_handle()  # not swapped by any field check
     page.get_by_role("button", name="新增另一份證件").click()
     page.locator("#documents-1-number").wait_for()
-    assert name_input.evaluate("input => input.isConnected")  # only the documents were swapped
+    assert outside.evaluate("select => select.isConnected")  # only the documents were swapped
     assert page.get_by_label("中文姓名").input_value() == "鍾大衛"
     page.locator("#documents-0-number").fill("G123456(1)")
     page.get_by_label("電話", exact=True).fill("9876 5432")
