@@ -283,6 +283,13 @@ def test_search_finds_by_each_key_in_either_script(nurse, registered, query):
     assert "李小龍" not in html
 
 
+def test_searches_are_audited_with_the_patients_shown_not_the_text(nurse, registered):
+    search(nurse, "钟大卫")
+    event = AuditEvent.get(AuditEvent.action == "patients_searched")
+    assert event.detail == f"1 shown: {registered.id}"
+    assert event.user.email == "nurse@jinzhou.demo"
+
+
 def test_search_by_macao_phone_and_nothing_found(nurse, registered):
     assert "李小龍" in search(nurse, "6123 4567").get_data(as_text=True)
     assert "No patient matches" in search(nurse, "鍾無").get_data(as_text=True)
@@ -321,6 +328,7 @@ def test_patient_page_shows_the_record_and_is_audited(nurse, registered):
 
 def test_edit_uses_the_same_validation_and_is_audited(nurse, registered):
     edit = nurse.get(f"/patients/{registered.id}/edit").get_data(as_text=True)
+    assert AuditEvent.get(AuditEvent.action == "patient_viewed").detail == "edit form"
     assert 'value="E364912(5)"' in edit and 'value="鍾大衛"' in edit
     bad = nurse.post(f"/patients/{registered.id}/edit", data=FORM | {"phone": "12"})
     assert bad.status_code == 422

@@ -43,6 +43,10 @@ def _clinic_id() -> int:
 def index():
     query = request.args.get("q", "").strip()
     results = Patient.search(_clinic_id(), query) if query else []
+    if query:
+        # Who looked whom up: the ids shown, never the typed text (it may be a name or number).
+        shown = ",".join(str(p.id) for p in results)
+        audit("patients_searched", "patient", None, f"{len(results)} shown: {shown}"[:500])
     return render(
         "patients/index.html",
         "patients/_results.html",
@@ -139,7 +143,10 @@ def show(patient_id: int):
 @roles_required(*CLINIC_STAFF)
 def edit(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
-    data = PatientForm.data_from(patient) if request.method == "GET" else None
+    data = None
+    if request.method == "GET":
+        audit("patient_viewed", "patient", patient.id, "edit form")
+        data = PatientForm.data_from(patient)
     form = PatientForm(clinic_id=_clinic_id(), patient=patient, data=data)
     if request.method == "POST" and form.add_document.data:
         form.grow()
