@@ -67,7 +67,6 @@ SLUG = {move: slug for slug, (move, *_rest) in ACTIONS.items()}
 def referral_helpers():
     return {
         "referral_badge": _badge_count,
-        "referral_worklist": _worklist,
         "referral_actions": ACTIONS,
         "referral_slug": SLUG,
         "referral_states": STATES,
@@ -100,10 +99,12 @@ def _badge_count() -> int | None:
     return Referral.awaiting(current_user).count()
 
 
-def _worklist(limit: int = 10):
+def today_sections(limit: int = 10) -> dict:
+    """Today's page: the referrals waiting on this user's organisation, overdue first."""
     if not current_user.has_role(*REFERRAL_ROLES):
-        return []
-    return list(Referral.listing(current_user, needs=True).where(Referral.state != "draft")[:limit])
+        return {}
+    waiting = Referral.listing(current_user, needs=True).where(Referral.state != "draft")
+    return {"waiting_referrals": list(waiting[:limit])}
 
 
 def _load(referral_id) -> Referral:

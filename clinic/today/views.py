@@ -4,6 +4,8 @@ from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
 from clinic.htmx import render
+from clinic.patients.views import today_sections as patient_sections
+from clinic.referrals.views import today_sections as referral_sections
 
 bp = Blueprint("today", __name__)
 
@@ -16,6 +18,5 @@ def root():
 @bp.route("/today")
 @login_required
 def index():
-    from clinic.patients.views import today_sections
-
-    return render("today/index.html", organisation=current_user.organisation, **today_sections())
+    sections = patient_sections() | referral_sections()
+    return render("today/index.html", organisation=current_user.organisation, **sections)
