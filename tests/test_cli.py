@@ -40,36 +40,16 @@ def test_create_user_prompts_for_the_password(app, runner):
 
 
 def test_cli_refuses_bad_input_clearly(app, runner):
+    def create_user(role: str, password: str) -> str:
+        arguments = f"create-user x@hub.example --org Hub --role {role} --password {password}"
+        return runner.invoke(args=arguments.split()).output
+
     runner.invoke(args=["create-org", "Hub", "--kind", "hub"])
     assert "exists already" in runner.invoke(args=["create-org", "Hub", "--kind", "hub"]).output
     result = runner.invoke(args=["create-org", "C", "--kind", "clinic", "--hub", "Nowhere"])
     assert "No organisation named 'Nowhere'" in result.output
-    result = runner.invoke(
-        args=[
-            "create-user",
-            "x@hub.example",
-            "--org",
-            "Hub",
-            "--role",
-            "nurse",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
-    assert "has no 'nurse' role" in result.output
-    result = runner.invoke(
-        args=[
-            "create-user",
-            "x@hub.example",
-            "--org",
-            "Hub",
-            "--role",
-            "coordinator",
-            "--password",
-            "short",
-        ]
-    )
-    assert "at least 10 characters" in result.output
+    assert "has no 'nurse' role" in create_user("nurse", "long-enough-pw")
+    assert "at least 10 characters" in create_user("coordinator", "short")
 
 
 def test_demo_loads_once_and_prints_the_accounts(app, runner):

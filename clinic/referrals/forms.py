@@ -31,12 +31,9 @@ def text(label, required=None, max_length=4000, rows=3):
     return TextAreaField(label, validators=validators, render_kw={"rows": rows})
 
 
-class ReferralForm(Form):
-    """An up-referral, written by a clinic doctor from a patient's record."""
+class ClinicalFields(Form):
+    """What every referral says, up to the hub or down to a clinic."""
 
-    service = SelectField(
-        _l("Service"), coerce=int, validators=[InputRequired(message=_l("Choose a service."))]
-    )
     priority = RadioField(
         _l("Priority"),
         choices=list(PRIORITIES.items()),
@@ -47,6 +44,16 @@ class ReferralForm(Form):
     clinical_summary = text(_l("Clinical summary"))
     working_diagnosis = StringField(
         _l("Working diagnosis"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
+    )
+    medications = text(_l("Current medications"))
+    allergies = text(_l("Allergies"), max_length=1000)
+
+
+class ReferralForm(ClinicalFields):
+    """An up-referral, written by a clinic doctor from a patient's record."""
+
+    service = SelectField(
+        _l("Service"), coerce=int, validators=[InputRequired(message=_l("Choose a service."))]
     )
     icd10 = StringField(
         _l("ICD-10 code"),
@@ -60,8 +67,6 @@ class ReferralForm(Form):
         filters=[lambda v: v.strip().upper() if v else v],
     )
     results = text(_l("Relevant results"))
-    medications = text(_l("Current medications"))
-    allergies = text(_l("Allergies"), max_length=1000)
     direct_billing = BooleanField(_l("Insurance direct billing"))
     transport_needed = BooleanField(_l("Transport needed"))
     mobility = SelectField(
@@ -144,25 +149,12 @@ class BackReferralForm(Form):
     )
 
 
-class DownReferralForm(Form):
+class DownReferralForm(ClinicalFields):
     """A hub specialist refers a patient back to a community clinic for follow-up."""
 
     clinic = SelectField(
         _l("Clinic"), coerce=int, validators=[InputRequired(message=_l("Choose a clinic."))]
     )
-    priority = RadioField(
-        _l("Priority"),
-        choices=list(PRIORITIES.items()),
-        default="routine",
-        validators=[InputRequired(message=_l("Choose the priority."))],
-    )
-    reason = text(_l("Reason for referral"), _l("Give the reason for referral."))
-    clinical_summary = text(_l("Clinical summary"))
-    working_diagnosis = StringField(
-        _l("Working diagnosis"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
-    )
-    medications = text(_l("Current medications"))
-    allergies = text(_l("Allergies"), max_length=1000)
 
     def __init__(self, *args, clinics=(), **kwargs):
         super().__init__(*args, **kwargs)
