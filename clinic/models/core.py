@@ -68,10 +68,17 @@ class Organisation(BaseModel):
 
     def hubs(self):
         """The hubs a clinic refers to."""
+        return self._linked(ClinicHub.hub, ClinicHub.clinic)
+
+    def clinics(self):
+        """The clinics that refer to a hub."""
+        return self._linked(ClinicHub.clinic, ClinicHub.hub)
+
+    def _linked(self, other_side, own_side):
         return (
             Organisation.select()
-            .join(ClinicHub, on=ClinicHub.hub)
-            .where(ClinicHub.clinic == self)
+            .join(ClinicHub, on=other_side)
+            .where(own_side == self)
             .order_by(Organisation.name)
         )
 

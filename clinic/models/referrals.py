@@ -32,7 +32,6 @@ from clinic.models.core import (
     DOCTOR,
     SPECIALIST,
     BaseModel,
-    ClinicHub,
     Organisation,
     User,
 )
@@ -551,15 +550,6 @@ class ReferralEvent(BaseModel):
     @property
     def from_label(self) -> str:
         return str(STATES[self.from_state]) if self.from_state else ""
-
-
-def clinics_of_hub(hub_id):
-    return (
-        Organisation.select()
-        .join(ClinicHub, on=ClinicHub.clinic)
-        .where(ClinicHub.hub == hub_id)
-        .order_by(Organisation.name)
-    )
 
 
 REFERRAL_MODELS = [HubService, Referral, ReferralEvent]

@@ -29,7 +29,6 @@ from clinic.models.referrals import (
     HubService,
     Referral,
     TransitionError,
-    clinics_of_hub,
 )
 from clinic.referrals import forms
 
@@ -145,7 +144,7 @@ def index():
         filters=filters,
         version=version,
         services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
-        partners=clinics_of_hub(organisation.id) if hub else organisation.hubs(),
+        partners=organisation.clinics() if hub else organisation.hubs(),
         awaiting=Referral.awaiting(current_user).count(),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
@@ -407,7 +406,7 @@ def down(referral_id: int):
     source = _load(referral_id)
     if source.to_org_id != current_user.organisation_id or source.direction != UP:
         abort(404)
-    clinics = list(clinics_of_hub(current_user.organisation_id))
+    clinics = list(current_user.organisation.clinics())
     form = forms.DownReferralForm(clinics=clinics)
     if request.method == "GET":
         form.clinic.data = source.from_org_id
