@@ -313,7 +313,7 @@ class Patient(BaseModel):
         return saved
 
     @classmethod
-    def register(cls, clinic_id: int, user: User, fields: dict, documents, consents=()):
+    def register(cls, clinic_id: int, user, fields: dict, documents, consents=()):
         """A new patient with their documents (IntegrityError: a document is already there)."""
         with db.atomic():
             patient = cls.create(clinic=clinic_id, created_by=user, **fields)

@@ -70,7 +70,7 @@ def register():
     try:
         patient = Patient.register(
             _clinic_id(),
-            current_user,
+            current_user.id,
             form.patient_fields(),
             form.parsed_documents,
             form.consents(),
