@@ -72,8 +72,7 @@ def init_schema() -> None:
             missing = [f for f in model._meta.sorted_fields if f.column_name not in existing]
             for field in missing:
                 migrate(migrator.add_column(table, field.column_name, field))
-            if missing:
-                model._schema.create_indexes(safe=True)
+            model._schema.create_indexes(safe=True)  # indexes added by a newer release
         for table in APPEND_ONLY_TABLES:
             _make_append_only(table)
 

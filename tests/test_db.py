@@ -15,13 +15,15 @@ from conftest import TEST_CONFIG
 
 def test_init_db_upgrades_an_older_database_and_keeps_its_rows(app, runner, demo_data):
     users_before = User.select().count()
-    # An older release had no time-zone column and no audit log yet.
+    # An older release had no time-zone column, no audit log and fewer indexes.
     db.execute_sql("DROP TABLE audit_event")
+    db.execute_sql("DROP INDEX user_session_ended_at")
     db.execute_sql('ALTER TABLE "organisation" DROP COLUMN timezone')
     db.close()
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     assert {"timezone"} <= {c.name for c in db.get_columns("organisation")}
+    assert "user_session_ended_at" in {i.name for i in db.get_indexes("user_session")}
     assert User.select().count() == users_before
     assert Organisation.by_name(demo_data.CLINIC_A) is not None
     AuditEvent.create(action="after_upgrade")
