@@ -8,7 +8,7 @@ import pytest
 from clinic.db import utcnow
 from clinic.models import AuditEvent, Organisation, UserSession
 
-from conftest import log_in, user
+from conftest import TEST_CONFIG, Client, log_in, user
 
 
 def test_login_lands_on_today_with_the_users_name(doctor):
@@ -112,3 +112,31 @@ def test_htmx_request_after_expiry_redirects_the_whole_page(client):
     response = client.get("/today", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_rate_limit_is_shared_between_servers_through_redis(app):
+    """Two app servers with REDIS_URL count login attempts together."""
+    import uuid
+
+    import redis
+
+    from clinic import create_app
+
+    storage = "redis://127.0.0.1:6379/15"
+    prefix = uuid.uuid4().hex
+    config = {
+        **TEST_CONFIG,
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "RATELIMIT_STORAGE_URI": storage,
+        "LOGIN_RATE_LIMIT": "3 per minute",
+        "RATELIMIT_KEY_PREFIX": prefix,
+    }
+    first, second = create_app(config), create_app(config)
+    for server in (first, second):
+        server.test_client_class = Client
+    attempt = {"email": "nobody@x.demo", "password": "guess-1234"}
+    for _ in range(3):
+        assert first.test_client().post("/login", data=attempt).status_code == 422
+    assert second.test_client().post("/login", data=attempt).status_code == 429
+    # The count lives in Redis, where every server process sees it, not in process memory.
+    assert redis.Redis.from_url(storage).keys(f"*{prefix}*")

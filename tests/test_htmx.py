@@ -58,3 +58,15 @@ def test_forbidden_page_is_friendly_and_audited(doctor):
     assert response.status_code == 403
     assert "Not allowed" in response.get_data(as_text=True)
     assert AuditEvent.select().where(AuditEvent.action == "forbidden").count() == 1
+
+
+def test_an_unexpected_error_gets_the_friendly_page(app):
+    def broken():
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/broken", "broken", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/broken", headers={"Accept-Language": "zh-HK"})
+    assert response.status_code == 500
+    assert "系統出錯" in response.get_data(as_text=True)
+    assert "a bug" not in response.get_data(as_text=True)
