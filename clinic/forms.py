@@ -3,6 +3,7 @@
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
@@ -18,3 +19,9 @@ class Form(FlaskForm):
     class Meta:
         def get_translations(self, form):
             return get_translations()
+
+
+def options(pairs, blank: bool = False) -> list[SelectChoice]:
+    """Options for a select or radio field from (value, label) pairs; blank adds "—" first."""
+    leading = [SelectChoice("", "—")] if blank else []
+    return leading + [SelectChoice(value, label) for value, label in pairs]

@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from clinic.forms import Form
+from clinic.forms import Form, options
 from clinic.models import (
     CONSENT_SCOPES,
     DOCUMENT_KINDS,
@@ -39,7 +39,7 @@ class DocumentForm(SubForm):
 
     kind = SelectField(
         _l("Document type"),
-        choices=list(DOCUMENT_KINDS.items()),
+        choices=options(DOCUMENT_KINDS.items()),
         default="hkid",
         validators=[InputRequired(message=_l("Choose the document type."))],
     )
@@ -76,7 +76,7 @@ class PatientForm(Form):
     )
     sex = SelectField(
         _l("Sex"),
-        choices=[("", "—"), *SEXES.items()],
+        choices=options(SEXES.items(), blank=True),
         validators=[DataRequired(message=_l("Choose the sex."))],
     )
     date_of_birth = DateField(
@@ -96,11 +96,11 @@ class PatientForm(Form):
         render_kw={"rows": 2},
     )
     preferred_language = SelectField(
-        _l("Preferred language"), choices=list(LANGUAGES.items()), default="zh_Hant_HK"
+        _l("Preferred language"), choices=options(LANGUAGES.items()), default="zh_Hant_HK"
     )
     residency = SelectField(
         _l("Residency"),
-        choices=[("", "—"), *RESIDENCIES.items()],
+        choices=options(RESIDENCIES.items(), blank=True),
         validators=[DataRequired(message=_l("Choose the residency."))],
     )
     allergies = TextAreaField(
@@ -264,7 +264,7 @@ class PatientForm(Form):
 
 
 class ConsentForm(Form):
-    scope = SelectField(_l("Scope"), choices=list(CONSENT_SCOPES.items()))
+    scope = SelectField(_l("Scope"), choices=options(CONSENT_SCOPES.items()))
     note = StringField(
         _l("Note"), validators=[Length(max=300, message=_l("At most %(max)d characters."))]
     )

@@ -19,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form
+from clinic.forms import Form, options
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 TOO_LONG = _l("This is too long.")
@@ -36,7 +36,7 @@ class ClinicalFields(Form):
 
     priority = RadioField(
         _l("Priority"),
-        choices=list(PRIORITIES.items()),
+        choices=options(PRIORITIES.items()),
         default="routine",
         validators=[InputRequired(message=_l("Choose the priority."))],
     )
@@ -71,7 +71,7 @@ class ReferralForm(ClinicalFields):
     transport_needed = BooleanField(_l("Transport needed"))
     mobility = SelectField(
         _l("Mobility"),
-        choices=[("", "—"), *MOBILITY.items()],
+        choices=options(MOBILITY.items(), blank=True),
         validators=[Optional()],
     )
     escort = BooleanField(_l("Escort needed"))
@@ -84,10 +84,10 @@ class ReferralForm(ClinicalFields):
         super().__init__(*args, **kwargs)
         self.consent = consent
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}
-        self.service.choices = [
+        self.service.choices = options(
             (s.id, f"{s.hub.name} · {s.label()}" + (" *" if s.cross_border else ""))
             for s in self.services.values()
-        ]
+        )
 
     @property
     def chosen_service(self) -> HubService | None:
@@ -158,8 +158,8 @@ class DownReferralForm(ClinicalFields):
 
     def __init__(self, *args, clinics=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.clinic.choices = [(c.id, c.name) for c in clinics]
+        self.clinic.choices = options((c.id, c.name) for c in clinics)
 
     def validate_clinic(self, field):
-        if field.data not in {c for c, _label in self.clinic.choices}:
+        if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
