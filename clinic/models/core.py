@@ -183,7 +183,13 @@ class UserSession(BaseModel):
     @classmethod
     def live(cls, token: str, idle: dt.timedelta, lifetime: dt.timedelta) -> "UserSession | None":
         """The open session for this token, ended here if idle or too old."""
-        record = cls.get_or_none(cls.token_hash == _token_hash(token), cls.ended_at.is_null())
+        record = (
+            cls.select(cls, User, Organisation)
+            .join(User)
+            .join(Organisation, on=User.organisation)
+            .where(cls.token_hash == _token_hash(token), cls.ended_at.is_null())
+            .first()
+        )
         if record is None:
             return None
         now = utcnow()
