@@ -45,3 +45,18 @@ def test_browser_language_chooses_the_login_page_script(new_page, demo_data):
     page = new_page(locale="zh-CN")
     page.goto("/login")
     assert page.get_by_role("heading", name="登录").is_visible()
+
+
+def test_a_slow_action_shows_a_spinner_on_the_button_pressed(new_page, demo_data):
+    page = new_page("admin@hub.demo")
+    page.goto("/admin/audit")
+    held = []
+    page.route("**/admin/audit?*", lambda route: held.append(route))  # held until released
+    button = page.locator("form.filters button")
+    button.click()
+    page.wait_for_timeout(600)
+    spinner = "b => getComputedStyle(b, '::after').opacity"
+    assert held and button.evaluate(spinner) == "1"
+    held[0].continue_()
+    page.wait_for_function("() => !document.querySelector('form.filters.htmx-request')")
+    assert button.evaluate("b => getComputedStyle(b, '::after').content") == "none"
