@@ -105,10 +105,18 @@ def main() -> None:
     servers = [serve("hello:app", hello_port, env), serve("wsgi:app", app_port, env)]
     try:
         nurse = {"Cookie": log_in(app_port, "nurse@jinzhou.demo"), "Accept-Encoding": "gzip"}
+        hub = {"Cookie": log_in(app_port, "coordinator@hub.demo"), "Accept-Encoding": "gzip"}
         rows = [("Flask hello-world (baseline)", hello_port, "/", {})]
         rows += [
             ("Login page", app_port, "/login", {"Accept-Encoding": "gzip"}),
             ("Today, logged in as a clinic nurse", app_port, "/today", nurse),
+            (
+                "Patient search as you type (fragment)",
+                app_port,
+                "/patients/?q=chan",
+                {**nurse, "HX-Request": "true"},
+            ),
+            ("Referral inbox of the hub coordinator", app_port, "/referrals/", hub),
         ]
         results = []
         for label, port, path, headers in rows:

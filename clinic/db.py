@@ -37,11 +37,15 @@ def connect_database(url: str) -> Database:
     if scheme in ("postgres", "postgresql"):
         url = url.replace(f"{scheme}://", "postgresql+pool://", 1)
         return db_url.connect(url, max_connections=32, stale_timeout=300)
-    if scheme.startswith("sqlite"):
+    if scheme == "sqlite":
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        # Pooled too: a connection (and its pragmas) is set up once per thread, not per request.
+        url = url.replace("sqlite://", "sqlite+pool://", 1)
+        return db_url.connect(
+            url, pragmas=SQLITE_PRAGMAS, check_same_thread=False, max_connections=32
+        )
     return db_url.connect(url)
 
 

@@ -100,6 +100,7 @@ def database_url(tmp_path_factory):
     db.initialize(connect_database(url))
     init_schema()
     db.close()
+    db.obj.close_all()  # really closed (not pooled), so the template file holds everything
     yield url
     if server:
         db.close()
@@ -119,14 +120,14 @@ def app(database_url, tmp_path):
         tables = ", ".join(f'"{m._meta.table_name}"' for m in MODELS)
         db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         db.close()
+        db.obj.close_all()
     app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
     app.test_client_class = Client
     # No app context held open here: requests must each get their own `g`, as in production.
     yield app
     if not db.is_closed():
         db.close()
-    if hasattr(db.obj, "close_all"):
-        db.obj.close_all()
+    db.obj.close_all()
 
 
 @pytest.fixture

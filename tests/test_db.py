@@ -52,6 +52,7 @@ def sqlite_app(tmp_path):
     init_schema()
     yield app
     db.close()
+    db.obj.close_all()
 
 
 def test_sqlite_is_durable_and_waits_for_locks(sqlite_app):

@@ -1,6 +1,6 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import force_locale, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -93,9 +93,12 @@ def _patient_referrals(patient):
 
 
 def _badge_count() -> int | None:
+    """Referrals waiting on the user's organisation; counted once per request."""
     if not current_user.is_authenticated or not current_user.has_role(*REFERRAL_ROLES):
         return None
-    return Referral.awaiting(current_user).count()
+    if "referrals_awaiting" not in g:
+        g.referrals_awaiting = Referral.awaiting(current_user).count()
+    return g.referrals_awaiting
 
 
 def today_sections(limit: int = 10) -> dict:
@@ -145,7 +148,7 @@ def index():
         version=version,
         services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
         partners=organisation.clinics() if hub else organisation.hubs(),
-        awaiting=Referral.awaiting(current_user).count(),
+        awaiting=_badge_count(),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
 
