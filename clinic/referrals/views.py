@@ -512,7 +512,11 @@ def back_referral_letter(referral_id: int):
 
 def _letter(referral: Referral, template: str):
     locale = _patient_script(referral.patient)
-    values = {"sex_value": SEXES.get(referral.patient.sex, referral.patient.sex)}
+    values = {
+        "sex_value": SEXES.get(referral.patient.sex, referral.patient.sex),
+        "priority_value": PRIORITIES[referral.priority],
+        "state_value": STATES[referral.state],
+    }
     if referral.mobility:
         values["mobility_value"] = MOBILITY[referral.mobility]
     return render(
