@@ -20,7 +20,16 @@ def _organisation(name: str) -> Organisation:
 @click.option("--kind", type=click.Choice(list(ORGANISATION_KINDS)), required=True)
 @click.option("--hub", "hub_name", help="The hub hospital a clinic refers to.")
 @click.option("--timezone", help="IANA time zone, e.g. Asia/Shanghai (default: CLINIC_TIMEZONE).")
-def create_org_command(name: str, kind: str, hub_name: str | None, timezone: str | None) -> None:
+@click.option("--name-zh-hant", help="The name in Traditional Chinese.")
+@click.option("--name-zh-hans", help="The name in Simplified Chinese.")
+def create_org_command(
+    name: str,
+    kind: str,
+    hub_name: str | None,
+    timezone: str | None,
+    name_zh_hant: str | None,
+    name_zh_hans: str | None,
+) -> None:
     """Create an organisation: a clinic (linked to its hub) or a hub hospital."""
     if Organisation.by_name(name):
         raise click.ClickException(f"{name!r} exists already.")
@@ -28,7 +37,13 @@ def create_org_command(name: str, kind: str, hub_name: str | None, timezone: str
     if hub and hub.kind != HUB:
         raise click.ClickException(f"{hub_name!r} is not a hub hospital.")
     with db.atomic():
-        organisation = Organisation.create(name=name, kind=kind, timezone=timezone)
+        organisation = Organisation.create(
+            name=name,
+            kind=kind,
+            timezone=timezone,
+            name_zh_hant=name_zh_hant,
+            name_zh_hans=name_zh_hans,
+        )
         if hub:
             organisation.link_hub(hub)
     click.echo(f"Created {kind} {name!r}.")

@@ -31,11 +31,25 @@ ACCOUNTS = (
 )
 
 
+CHINESE_NAMES = {
+    HUB_NAME: ("南沙中心醫院", "南沙中心医院"),
+    CLINIC_A: ("金洲家庭醫生診所", "金洲家庭医生诊室"),
+    CLINIC_B: ("黃閣家庭醫生診所", "黄阁家庭医生诊室"),
+}
+
+
+def _organisation(name: str, kind: str) -> Organisation:
+    traditional, simplified = CHINESE_NAMES[name]
+    return Organisation.create(
+        name=name, name_zh_hant=traditional, name_zh_hans=simplified, kind=kind
+    )
+
+
 def load() -> None:
     with db.atomic():
-        hub = Organisation.create(name=HUB_NAME, kind=HUB)
+        hub = _organisation(HUB_NAME, HUB)
         for name in (CLINIC_A, CLINIC_B):
-            Organisation.create(name=name, kind=CLINIC).link_hub(hub)
+            _organisation(name, CLINIC).link_hub(hub)
         for email, name, role, organisation in ACCOUNTS:
             User.create_with_password(
                 DEMO_PASSWORD,

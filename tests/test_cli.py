@@ -60,3 +60,20 @@ def test_demo_loads_once_and_prints_the_accounts(app, runner):
     assert "already present" in again.output and "doctor@jinzhou.demo" in again.output
     assert Organisation.select().count() == organisations
     assert runner.invoke(args=["demo"]).exit_code != 0
+
+
+def test_organisation_names_show_in_the_readers_script(app, runner, client):
+    runner.invoke(
+        args=["create-org", "Harbour Hub", "--kind", "hub", "--name-zh-hant", "海港中心醫院",
+              "--name-zh-hans", "海港中心医院"]
+    )  # fmt: skip
+    runner.invoke(
+        args=["create-user", "c@harbour.example", "--org", "Harbour Hub", "--role",
+              "coordinator", "--password", "long-enough-pw"]
+    )  # fmt: skip
+    log_in(client, "c@harbour.example", "long-enough-pw")
+    assert "Harbour Hub" in client.get("/today").get_data(as_text=True)
+    client.post("/language", data={"lang": "zh_Hant_HK"})
+    assert "海港中心醫院" in client.get("/today").get_data(as_text=True)
+    client.post("/language", data={"lang": "zh_Hans_CN"})
+    assert "海港中心医院" in client.get("/today").get_data(as_text=True)

@@ -5,6 +5,7 @@ import hashlib
 import secrets
 
 from flask import current_app, has_app_context
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from peewee import (
@@ -48,8 +49,25 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
-class Organisation(BaseModel):
+class NamedInThreeScripts:
+    """A name in English, Traditional and Simplified Chinese; label() picks the reader's."""
+
+    def label(self, locale=None) -> str:
+        locale = str(locale or get_locale() or "en")
+        if locale.startswith("zh_Hans"):
+            return self.name_zh_hans or self.name
+        if locale.startswith("zh"):
+            return self.name_zh_hant or self.name
+        return self.name
+
+    def __str__(self) -> str:
+        return self.label()
+
+
+class Organisation(NamedInThreeScripts, BaseModel):
     name = CharField(unique=True)
+    name_zh_hant = CharField(null=True)
+    name_zh_hans = CharField(null=True)
     kind = CharField(choices=list(ORGANISATION_KINDS.items()))
     timezone = CharField(null=True)
     created_at = DateTimeField(default=utcnow)

@@ -12,7 +12,6 @@ due-by time from the priority's response target.
 import datetime as dt
 
 from flask import current_app, has_app_context
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
@@ -32,6 +31,7 @@ from clinic.models.core import (
     DOCTOR,
     SPECIALIST,
     BaseModel,
+    NamedInThreeScripts,
     Organisation,
     User,
 )
@@ -120,7 +120,7 @@ class Conflict(TransitionError):
     """Someone else moved the referral first; the referral now shows the current state."""
 
 
-class HubService(BaseModel):
+class HubService(NamedInThreeScripts, BaseModel):
     hub = ForeignKeyField(Organisation, backref="services")
     code = CharField()
     name = CharField()
@@ -131,17 +131,6 @@ class HubService(BaseModel):
 
     class Meta:
         indexes = ((("hub", "code"), True),)
-
-    def label(self, locale=None) -> str:
-        locale = str(locale or get_locale() or "en")
-        if locale.startswith("zh_Hans"):
-            return self.name_zh_hans
-        if locale.startswith("zh"):
-            return self.name_zh_hant
-        return self.name
-
-    def __str__(self) -> str:
-        return self.label()
 
     @classmethod
     def for_hubs(cls, hubs):

@@ -135,12 +135,16 @@ def _patient(patient) -> dict:
 
 
 def _organisation(organisation) -> dict:
-    return {
+    resource = {
         "resourceType": "Organization",
         "identifier": [{"system": f"{_base()}/sid/organisation", "value": str(organisation.id)}],
         "name": organisation.name,
         "type": [{"text": "hub hospital" if organisation.is_hub else "community clinic"}],
     }
+    aliases = [n for n in (organisation.name_zh_hant, organisation.name_zh_hans) if n]
+    if aliases:
+        resource["alias"] = list(dict.fromkeys(aliases))
+    return resource
 
 
 def _instant(value) -> str:

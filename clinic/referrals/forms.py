@@ -85,7 +85,7 @@ class ReferralForm(ClinicalFields):
         self.consent = consent
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}
         self.service.choices = options(
-            (s.id, f"{s.hub.name} · {s.label()}" + (" *" if s.cross_border else ""))
+            (s.id, f"{s.hub.label()} · {s.label()}" + (" *" if s.cross_border else ""))
             for s in self.services.values()
         )
 
@@ -158,7 +158,7 @@ class DownReferralForm(ClinicalFields):
 
     def __init__(self, *args, clinics=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.clinic.choices = options((c.id, c.name) for c in clinics)
+        self.clinic.choices = options((c.id, c.label()) for c in clinics)
 
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:

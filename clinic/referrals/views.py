@@ -431,7 +431,7 @@ def down(referral_id: int):
         )  # fmt: skip
         referral.submit(user)
         audit("create", "referral", referral.id, "down-referral")
-    flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.name), "success")
+    flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.label()), "success")
     trigger("counts-changed")
     return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
 
