@@ -22,7 +22,7 @@ def test_admin_sees_admin_navigation_and_the_audit_log(new_page, demo_data):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
     page.wait_for_url("**/admin/audit")
     assert page.get_by_role("heading", name="Audit log").is_visible()
-    assert page.get_by_role("cell", name="login", exact=True).first.is_visible()
+    assert page.get_by_role("cell", name="Logged in", exact=True).first.is_visible()
 
 
 def test_language_switch_shows_traditional_then_simplified_chinese(new_page, demo_data):

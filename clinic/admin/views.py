@@ -2,6 +2,7 @@
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
@@ -10,6 +11,49 @@ from clinic.models import ADMIN, AuditEvent, Organisation, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
+
+# What each audited action code means, for the people who read the log.
+ACTION_LABELS = {
+    "access_denied": _l("Access denied (not theirs to see)"),
+    "forbidden": _l("Page refused (role)"),
+    "login": _l("Logged in"),
+    "login_failed": _l("Login failed"),
+    "logout": _l("Logged out"),
+    "user_activated": _l("User reactivated"),
+    "user_deactivated": _l("User deactivated"),
+    "patient_registered": _l("Patient registered"),
+    "patient_viewed": _l("Patient record viewed"),
+    "patient_updated": _l("Patient record changed"),
+    "patients_searched": _l("Patients searched"),
+    "patient_checked_in": _l("Patient checked in"),
+    "visit_moved": _l("Queue state changed"),
+    "consent_recorded": _l("Consent recorded"),
+    "consent_withdrawn": _l("Consent withdrawn"),
+    "register_from_down_referral": _l("Registered from a down-referral"),
+    "list": _l("List viewed"),
+    "view": _l("Record viewed"),
+    "create": _l("Created"),
+    "edit": _l("Edited"),
+    "print": _l("Printed"),
+    "export_fhir": _l("Exported as FHIR"),
+    "move_refused": _l("Move refused"),
+    "submit": _l("Referral submitted"),
+    "accept": _l("Referral accepted"),
+    "accept_down": _l("Down-referral accepted"),
+    "decline": _l("Referral declined"),
+    "request_info": _l("Information requested"),
+    "answer": _l("Information given"),
+    "cancel": _l("Referral cancelled"),
+    "no_show": _l("No-show recorded"),
+    "back_referral": _l("Back-referral written"),
+    "acknowledge": _l("Back-referral acknowledged"),
+}
+
+
+@bp.app_template_filter("action_label")
+def action_label(code: str) -> str:
+    """The action in the reader's language; an unknown code is shown as it is."""
+    return str(ACTION_LABELS.get(code, code))
 
 
 @bp.route("/")
