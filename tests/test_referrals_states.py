@@ -4,6 +4,7 @@ import datetime as dt
 import threading
 
 import pytest
+from peewee import IntegrityError
 
 from clinic.db import db, utcnow
 from clinic.models import Consent, IdentityDocument, Organisation, Patient
@@ -355,3 +356,53 @@ def test_accept_racing_decline_leaves_one_consistent_outcome(app, people, referr
     final = Referral.get_by_id(r.id)
     decisions = [a for a, *_ in actions(final) if a in ("accept", "decline")]
     assert decisions == ["accept" if final.state == "accepted" else "decline"]
+
+
+def _register_while_accepting(app, people, down, clinic, hkid) -> list[str]:
+    """A desk registers the person at `clinic` while the down-referral is accepted there."""
+    barrier, errors = threading.Barrier(2), []
+
+    def desk():
+        fields = {"sex": "M", "date_of_birth": dt.date(1960, 5, 17), "residency": "hk"}
+        document = {"kind": "hkid", "number": hkid, "identity_key": hkid}
+        with app.app_context():
+            try:
+                barrier.wait()
+                Patient.register(clinic.id, people["other_doctor"], fields, [document])
+            except IntegrityError:
+                pass  # the form says "already registered" and links to the record: expected
+            finally:
+                db.close()
+
+    def accept():
+        with app.app_context():
+            try:
+                barrier.wait()
+                Referral.get_by_id(down.id).accept_down(people["other_doctor"])
+            except Exception as error:
+                errors.append(repr(error))
+            finally:
+                db.close()
+
+    threads = [threading.Thread(target=desk), threading.Thread(target=accept)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_a_desk_registering_the_same_person_while_a_down_referral_is_accepted(
+    app, people, make_patient
+):
+    """Whichever comes first, the clinic ends with one record of the person and no error."""
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    for round_ in range(8):
+        hkid = f"Z{round_:06d}0"
+        down = _down_referral(people, make_patient(documents=[("hkid", hkid)]))
+        assert _register_while_accepting(app, people, down, huangge, hkid) == []
+        holders = IdentityDocument.select().where(
+            IdentityDocument.clinic == huangge, IdentityDocument.identity_key == hkid
+        )
+        assert holders.count() == 1
+        assert Referral.get_by_id(down.id).clinic_patient_id == holders.get().patient_id

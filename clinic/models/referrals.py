@@ -21,6 +21,7 @@ from peewee import (
     DateField,
     DateTimeField,
     ForeignKeyField,
+    IntegrityError,
     TextField,
     fn,
 )
@@ -466,6 +467,13 @@ class Referral(BaseModel):
     def accept_down(self, user: User) -> Patient:
         """The clinic takes the patient into its register (matched by identity document)."""
         self._check(user, "accept_down")
+        try:
+            return self._take_into_register(user)
+        except IntegrityError:
+            # A desk registered the same person there a moment ago: match that record now.
+            return self._take_into_register(user)
+
+    def _take_into_register(self, user: User) -> Patient:
         with write_transaction():
             registered = register_copy_at(self.patient, self.to_org_id, user)
             self._move(user, "accept", ACCEPTED, clinic_patient=registered, decided_by=user)
