@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.iso7064 import mod_11_2
@@ -113,53 +114,52 @@ def parse_cn_id(text: str, date_of_birth: dt.date | None = None) -> Document:
     return document
 
 
-# Macao Resident Identity Card -----
-MO_ID_FORMAT = re.compile(r"^[157]\d{6}\d$")
+def _checked_by_format(kind: str, pattern: str, message, identity_length: int | None = None):
+    """A parser for a document that has a published format but no check digit."""
+    number_format = re.compile(pattern)
+
+    def parse(text: str) -> Document:
+        number = compact(text)
+        if not number_format.match(number):
+            raise InvalidDocument(str(message))
+        return Document(kind, number, number[:identity_length])
+
+    return parse
 
 
-def parse_mo_id(text: str) -> Document:
-    number = compact(text)  # "1/234567/8" and "1234567(8)" both become 12345678
-    if not MO_ID_FORMAT.match(number):
-        raise InvalidDocument(
-            _("A Macao ID number is 8 digits starting with 1, 5 or 7, e.g. 1234567(8).")
-        )
-    return Document(MO_ID, number, number)
+# Macao Resident Identity Card: "1/234567/8" and "1234567(8)" both become 12345678 -----
+parse_mo_id = _checked_by_format(
+    MO_ID,
+    r"^[157]\d{6}\d$",
+    _l("A Macao ID number is 8 digits starting with 1, 5 or 7, e.g. 1234567(8)."),
+)
 
 
 def format_mo_id(number: str) -> str:
     return f"{number[0]}/{number[1:7]}/{number[7]}"
 
 
-# Mainland Travel Permit for HK/Macao residents (Home Return Permit) -----
-HOME_RETURN_FORMAT = re.compile(r"^[HM]\d{8}(\d{2})?$")
+# Mainland Travel Permit for HK/Macao residents (Home Return Permit): the identity is the
+# lifelong first 9 characters, without the renewal count -----
+parse_home_return = _checked_by_format(
+    HOME_RETURN,
+    r"^[HM]\d{8}(\d{2})?$",
+    _l(
+        "A Home Return Permit number is H or M and 8 digits, optionally followed by "
+        "the 2-digit renewal count, e.g. H12345678."
+    ),
+    identity_length=9,
+)
 
-
-def parse_home_return(text: str) -> Document:
-    number = compact(text)
-    if not HOME_RETURN_FORMAT.match(number):
-        raise InvalidDocument(
-            _(
-                "A Home Return Permit number is H or M and 8 digits, optionally followed by "
-                "the 2-digit renewal count, e.g. H12345678."
-            )
-        )
-    return Document(HOME_RETURN, number, number[:9])
-
-
-# Exit-Entry Permit for travelling to and from HK and Macao --------------------------------------
-EXIT_ENTRY_FORMAT = re.compile(r"^C[0-9A-HJ-NP-Z]\d{7}$")
-
-
-def parse_exit_entry(text: str) -> Document:
-    number = compact(text)
-    if not EXIT_ENTRY_FORMAT.match(number):
-        raise InvalidDocument(
-            _(
-                "An Exit-Entry Permit number is C and 8 more characters "
-                "(digits, or a letter then 7 digits), e.g. C12345678 or CA1234567."
-            )
-        )
-    return Document(EXIT_ENTRY, number, number)
+# Exit-Entry Permit for travelling to and from HK and Macao -----
+parse_exit_entry = _checked_by_format(
+    EXIT_ENTRY,
+    r"^C[0-9A-HJ-NP-Z]\d{7}$",
+    _l(
+        "An Exit-Entry Permit number is C and 8 more characters "
+        "(digits, or a letter then 7 digits), e.g. C12345678 or CA1234567."
+    ),
+)
 
 
 # Passport -----
