@@ -4,6 +4,7 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
@@ -25,3 +26,8 @@ def options(pairs, blank: bool = False) -> list[SelectChoice]:
     """Options for a select or radio field from (value, label) pairs; blank adds "—" first."""
     leading = [SelectChoice("", "—")] if blank else []
     return leading + [SelectChoice(value, label) for value, label in pairs]
+
+
+def at_most(characters: int) -> Length:
+    """The length limit of a text field, with its message in the user's language."""
+    return Length(max=characters, message=_l("At most %(max)d characters."))

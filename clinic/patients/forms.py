@@ -16,9 +16,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms import Form as SubForm
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
-from clinic.forms import Form, options
+from clinic.forms import Form, at_most, options
 from clinic.models import (
     CONSENT_SCOPES,
     DOCUMENT_KINDS,
@@ -45,12 +45,12 @@ class DocumentForm(SubForm):
     )
     number = StringField(
         _l("Document number"),
-        validators=[Length(max=40, message=_l("At most %(max)d characters."))],
+        validators=[at_most(40)],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     country = StringField(
         _l("Issuing country (passport)"),
-        validators=[Length(max=3, message=_l("At most %(max)d characters."))],
+        validators=[at_most(3)],
         render_kw={"size": 3, "maxlength": 3, "placeholder": "GBR", "autocomplete": "off"},
     )
 
@@ -66,12 +66,12 @@ def _phone(field) -> None:
 class PatientForm(Form):
     chinese_name = StringField(
         _l("Chinese name"),
-        validators=[Length(max=40, message=_l("At most %(max)d characters."))],
+        validators=[at_most(40)],
         render_kw={"autocomplete": "off", "lang": "zh"},
     )
     english_name = StringField(
         _l("English name"),
-        validators=[Length(max=80, message=_l("At most %(max)d characters."))],
+        validators=[at_most(80)],
         render_kw={"autocomplete": "off", "placeholder": "CHAN, Tai Man"},
     )
     sex = SelectField(
@@ -87,12 +87,12 @@ class PatientForm(Form):
     add_document = SubmitField(_l("Add another document"))
     phone = StringField(
         _l("Phone"),
-        validators=[Optional(), Length(max=30, message=_l("At most %(max)d characters."))],
+        validators=[Optional(), at_most(30)],
         render_kw={"type": "tel", "autocomplete": "off", "placeholder": "+852 9123 4567"},
     )
     address = TextAreaField(
         _l("Address"),
-        validators=[Length(max=300, message=_l("At most %(max)d characters."))],
+        validators=[at_most(300)],
         render_kw={"rows": 2},
     )
     preferred_language = SelectField(
@@ -105,38 +105,36 @@ class PatientForm(Form):
     )
     allergies = TextAreaField(
         _l("Allergies"),
-        validators=[Length(max=1000, message=_l("At most %(max)d characters."))],
+        validators=[at_most(1000)],
         render_kw={"rows": 2},
     )
     conditions = TextAreaField(
         _l("Long-term conditions"),
-        validators=[Length(max=1000, message=_l("At most %(max)d characters."))],
+        validators=[at_most(1000)],
         render_kw={"rows": 2},
     )
     medications = TextAreaField(
         _l("Medications"),
-        validators=[Length(max=1000, message=_l("At most %(max)d characters."))],
+        validators=[at_most(1000)],
         render_kw={"rows": 2},
     )
-    insurer = StringField(
-        _l("Insurer"), validators=[Length(max=80, message=_l("At most %(max)d characters."))]
-    )
+    insurer = StringField(_l("Insurer"), validators=[at_most(80)])
     policy_number = StringField(
         _l("Policy number"),
-        validators=[Length(max=40, message=_l("At most %(max)d characters."))],
+        validators=[at_most(40)],
     )
     direct_billing = BooleanField(_l("Direct-billing eligible"))
     emergency_contact_name = StringField(
         _l("Emergency contact"),
-        validators=[Length(max=80, message=_l("At most %(max)d characters."))],
+        validators=[at_most(80)],
     )
     emergency_contact_relation = StringField(
         _l("Relationship"),
-        validators=[Length(max=40, message=_l("At most %(max)d characters."))],
+        validators=[at_most(40)],
     )
     emergency_contact_phone = StringField(
         _l("Emergency contact phone"),
-        validators=[Optional(), Length(max=30, message=_l("At most %(max)d characters."))],
+        validators=[Optional(), at_most(30)],
         render_kw={"type": "tel", "autocomplete": "off"},
     )
     consent_cross_border = BooleanField(_l("Consents to cross-border sharing of records"))
@@ -265,6 +263,4 @@ class PatientForm(Form):
 
 class ConsentForm(Form):
     scope = SelectField(_l("Scope"), choices=options(CONSENT_SCOPES.items()))
-    note = StringField(
-        _l("Note"), validators=[Length(max=300, message=_l("At most %(max)d characters."))]
-    )
+    note = StringField(_l("Note"), validators=[at_most(300)])

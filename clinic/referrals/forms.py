@@ -13,21 +13,18 @@ from wtforms import (
 from wtforms.validators import (
     DataRequired,
     InputRequired,
-    Length,
     Optional,
     Regexp,
     ValidationError,
 )
 
-from clinic.forms import Form, options
+from clinic.forms import Form, at_most, options
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
-
-TOO_LONG = _l("This is too long.")
 
 
 def text(label, required=None, max_length=4000, rows=3):
     validators = [DataRequired(message=required)] if required else [Optional()]
-    validators.append(Length(max=max_length, message=TOO_LONG))
+    validators.append(at_most(max_length))
     return TextAreaField(label, validators=validators, render_kw={"rows": rows})
 
 
@@ -42,9 +39,7 @@ class ClinicalFields(Form):
     )
     reason = text(_l("Reason for referral"), _l("Give the reason for referral."))
     clinical_summary = text(_l("Clinical summary"))
-    working_diagnosis = StringField(
-        _l("Working diagnosis"), validators=[Optional(), Length(max=200, message=TOO_LONG)]
-    )
+    working_diagnosis = StringField(_l("Working diagnosis"), validators=[Optional(), at_most(200)])
     medications = text(_l("Current medications"))
     allergies = text(_l("Allergies"), max_length=1000)
 
@@ -115,7 +110,7 @@ class AcceptForm(Form):
         _l("Place"),
         validators=[
             DataRequired(message=_l("Give the place.")),
-            Length(max=200, message=TOO_LONG),
+            at_most(200),
         ],
     )
     appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
