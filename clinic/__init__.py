@@ -41,13 +41,15 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    """The core's pages, then each domain (its blueprint and what it adds to the core)."""
+    from clinic import patients, referrals
     from clinic.admin.views import bp as admin
     from clinic.auth.views import bp as auth
     from clinic.auth.views import login_manager
-    from clinic.patients.views import bp as patients
-    from clinic.referrals.views import bp as referrals
     from clinic.today.views import bp as today
 
     login_manager.init_app(app)
-    for blueprint in (auth, today, admin, referrals, patients):
+    for blueprint in (auth, today, admin):
         app.register_blueprint(blueprint)
+    for domain in (patients, referrals):
+        domain.init_app(app)

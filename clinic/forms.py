@@ -21,6 +21,10 @@ class Form(FlaskForm):
         def get_translations(self, form):
             return get_translations()
 
+    def move_data(self) -> dict:
+        """The fields as keyword arguments of the model method the form feeds."""
+        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+
 
 def options(pairs, blank: bool = False) -> list[SelectChoice]:
     """Options for a select or radio field from (value, label) pairs; blank adds "—" first."""

@@ -4,7 +4,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
@@ -248,6 +248,26 @@ class AuditEvent(BaseModel):
         indexes = ((("object_type", "object_id"), False),)
 
     @classmethod
+    def write(
+        cls,
+        user: "User | None",
+        action: str,
+        object_type: str | None = None,
+        object_id=None,
+        detail: str | None = None,
+    ) -> "AuditEvent":
+        """Append one event; call it inside the transaction of the change it records."""
+        return cls.create(
+            user=user,
+            organisation=user.organisation_id if user else None,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            detail=detail,
+            ip=request.remote_addr if has_request_context() else None,
+        )
+
+    @classmethod
     def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
         query = (
             cls.select(cls, User, Organisation)
@@ -267,6 +287,32 @@ class AuditEvent(BaseModel):
     @classmethod
     def actions(cls) -> list[str]:
         return [row.action for row in cls.select(cls.action).distinct().order_by(cls.action)]
+
+
+class TimelineEvent(BaseModel):
+    """Append-only: who moved a record, when, from which state to which, and why.
+
+    Each workflow has its own table: a subclass adding the foreign key named `record_field`.
+    """
+
+    at = DateTimeField(default=utcnow)
+    user = ForeignKeyField(User, null=True)
+    organisation = ForeignKeyField(Organisation, null=True)
+    action = CharField()
+    from_state = CharField(null=True)
+    to_state = CharField()
+    note = TextField(null=True)
+
+    record_field = ""
+    states: dict = {}
+
+    @property
+    def to_label(self) -> str:
+        return str(self.states.get(self.to_state, self.to_state))
+
+    @property
+    def from_label(self) -> str:
+        return str(self.states.get(self.from_state, "")) if self.from_state else ""
 
 
 CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent]

@@ -9,8 +9,7 @@ from flask_login import current_user, login_required
 from peewee import IntegrityError
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
-from clinic.db import write_transaction
-from clinic.htmx import render, wants_fragment
+from clinic.htmx import not_modified, render, wants_fragment
 from clinic.models import (
     DOCTOR,
     NURSE,
@@ -22,6 +21,7 @@ from clinic.models import (
 )
 from clinic.patients.forms import ConsentForm, PatientForm
 from clinic.patients.identity import format_phone
+from clinic.workflow import TransitionError
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.add_app_template_filter(format_phone, "phone")
@@ -213,9 +213,9 @@ def queue_context() -> dict:
     }
 
 
-def today_sections() -> dict:
+def today_section(user) -> dict:
     """Today's page: the check-in queue for clinic staff, nothing for others."""
-    if current_user.has_role(*CLINIC_STAFF) and current_user.organisation.is_clinic:
+    if user.has_role(*CLINIC_STAFF) and user.organisation.is_clinic:
         return queue_context()
     return {}
 
@@ -223,10 +223,9 @@ def today_sections() -> dict:
 @bp.route("/queue")
 @roles_required(*CLINIC_STAFF)
 def queue():
-    since = request.args.get("since")
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
-    if since and wants_fragment() and Visit.queue_version(_clinic_id(), clinic_today()) == since:
-        return "", 204
+    if response := not_modified(Visit.queue_version(_clinic_id(), clinic_today())):
+        return response
     return render("patients/queue.html", "patients/_queue.html", **queue_context())
 
 
@@ -243,31 +242,21 @@ def check_in(patient_id: int):
     return redirect(url_for("patients.queue"), code=303)
 
 
-@bp.route("/visits/<int:visit_id>/move", methods=["POST"])
+@bp.route("/visits/<int:visit_id>/<slug>", methods=["POST"])
 @roles_required(*CLINIC_STAFF)
-def move_visit(visit_id: int):
+def move_visit(visit_id: int, slug: str):
     visible = Visit.select().where(Visit.clinic == _clinic_id())
     visit = get_visible_or_404(visible, visit_id, "visit")
-    new_state = request.form.get("state", "")
+    chosen = visit.workflow.by_slug(slug)
     seen = request.form.get("version", "")
-    if new_state not in VISIT_STATES or not seen.isdigit():
+    if chosen is None or not seen.isdigit():
         abort(400)
-    if int(seen) == visit.version and new_state not in dict(visit.moves()):
+    if int(seen) == visit.version and chosen not in visit.moves_for(current_user):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
-    with write_transaction():
-        moved = visit.move(new_state, int(seen), current_user.id)
-    if moved:
-        audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
-    else:
-        current = Visit.get_by_id(visit.id)
-        flash(
-            _(
-                "Someone else changed this visit first: it is now “%(state)s”. Nothing was "
-                "changed; check and try again.",
-                state=current.state_label,
-            ),
-            "warning",
-        )
+    try:
+        visit.move(current_user._get_current_object(), chosen.name, int(seen))
+    except TransitionError as error:
+        flash(error.message, "warning")
     if wants_fragment():
         return render("patients/_queue.html", "patients/_queue.html", **queue_context())
     return redirect(url_for("patients.queue"), code=303)

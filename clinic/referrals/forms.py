@@ -1,6 +1,7 @@
 """Referral forms: each owns its validation, with messages in the user's language."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import to_utc
 from wtforms import (
     BooleanField,
     DateField,
@@ -116,6 +117,12 @@ class AcceptForm(Form):
     appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
     transport_arranged = BooleanField(_l("Transport arranged"))
 
+    def move_data(self) -> dict:
+        """The appointment typed in the organisation's time zone, stored in UTC."""
+        data = super().move_data()
+        data["appointment_at"] = to_utc(data["appointment_at"]).replace(tzinfo=None)
+        return data
+
 
 class DeclineForm(Form):
     reason = text(_l("Reason for declining"), _l("Give the reason for declining."), rows=2)
@@ -158,3 +165,14 @@ class DownReferralForm(ClinicalFields):
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
+
+
+# The form each move asks for first, by move name (moves without one are a single button).
+MOVE_FORMS = {
+    "accept": AcceptForm,
+    "decline": DeclineForm,
+    "request_info": QuestionForm,
+    "answer": AnswerForm,
+    "cancel": CancelForm,
+    "back_referral": BackReferralForm,
+}
