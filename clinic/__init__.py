@@ -24,7 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key(Path(app.instance_path))
 
-    from clinic import assets, cli, db, errors, htmx, i18n, security
+    from clinic import assets, cli, db, errors, forms, htmx, i18n, security
 
     if proxies := app.config.get("TRUSTED_PROXIES"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     assets.init_app(app)
     htmx.init_app(app)
+    forms.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)

@@ -57,9 +57,11 @@ def test_a_slow_action_shows_a_spinner_on_the_button_pressed(new_page, demo_data
     page.wait_for_timeout(600)
     spinner = "b => getComputedStyle(b, '::after').opacity"
     assert held and button.evaluate(spinner) == "1"
+    assert button.is_disabled()  # pressing again while it runs sends nothing
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('form.filters.htmx-request')")
     assert button.evaluate("b => getComputedStyle(b, '::after').content") == "none"
+    assert button.is_enabled()
 
 
 def test_a_warm_page_load_asks_the_server_for_no_static_file(app, new_page, demo_data):

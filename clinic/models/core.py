@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 
 from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale
@@ -14,6 +15,7 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
+    IntegrityError,
     Model,
     TextField,
 )
@@ -315,4 +317,47 @@ class TimelineEvent(BaseModel):
         return str(self.states.get(self.from_state, "")) if self.from_state else ""
 
 
-CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent]
+class SubmissionKey(BaseModel):
+    """A create form's one-time key and what its first submission made (the URL to go to)."""
+
+    key = CharField(unique=True, max_length=64)
+    user = ForeignKeyField(User)
+    created_at = DateTimeField(default=utcnow)
+    result_url = CharField(null=True)
+
+    @classmethod
+    def result_of(cls, key: str | None, user) -> str | None:
+        """Where an earlier submission of this key went (None: it is the first)."""
+        if not key:
+            return None
+        return cls.select(cls.result_url).where(cls.key == key, cls.user == user).scalar()
+
+    @classmethod
+    def once(cls, key: str | None, user: User, create: Callable[[], str]) -> str:
+        """The URL of what this submission made: `create()` runs only for the first
+        submission of `key` (a double click, a retry on a slow link gets the first result).
+
+        The key is written in the same transaction as what `create` makes, so a twin arriving
+        at the same moment waits for it (the unique index) and then finds its result.
+        """
+        if not key:
+            return create()
+        from clinic.db import write_transaction
+
+        try:
+            with write_transaction():
+                found = cls.get_or_none(cls.key == key, cls.user == user)
+                if found is not None and found.result_url:
+                    return found.result_url
+                cls.create(key=key, user=user)
+                url = create()
+                cls.update(result_url=url).where(cls.key == key).execute()
+                return url
+        except IntegrityError:
+            found = cls.get_or_none(cls.key == key, cls.user == user)
+            if found is None or not found.result_url:
+                raise  # not a twin: what `create` refused (a duplicate document …)
+            return found.result_url
+
+
+CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent, SubmissionKey]

@@ -17,6 +17,7 @@ from clinic.models import (
     Consent,
     IdentityDocument,
     Patient,
+    SubmissionKey,
     Visit,
 )
 from clinic.patients.forms import ConsentForm, PatientForm
@@ -61,6 +62,9 @@ def index():
 @roles_required(*CLINIC_STAFF)
 def register():
     form = PatientForm(clinic_id=_clinic_id())
+    if earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id):
+        # Sent again (a double click): its documents now exist, so answer with the first result.
+        return redirect(earlier, code=303)
     if request.method == "POST" and form.add_document.data:
         form.grow()
         return render("patients/register.html", form=form)
@@ -68,20 +72,22 @@ def register():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
     try:
-        patient = Patient.register(
-            _clinic_id(),
-            current_user.id,
-            form.patient_fields(),
-            form.parsed_documents,
-            form.consents(),
-        )
+        url = SubmissionKey.once(form.submission_key.data, current_user.id, lambda: _register(form))
     except IntegrityError:
         # Another desk registered the same document a moment ago: the database said no.
         form.validate()
         return render("patients/register.html", form=form, status=422)
-    audit("patient_registered", "patient", patient.id)
     flash(_("Patient registered."), "success")
-    return redirect(url_for("patients.show", patient_id=patient.id), code=303)
+    return redirect(url, code=303)
+
+
+def _register(form: PatientForm) -> str:
+    patient = Patient.register(
+        _clinic_id(), current_user.id, form.patient_fields(), form.parsed_documents,
+        form.consents(),
+    )  # fmt: skip
+    audit("patient_registered", "patient", patient.id)
+    return url_for("patients.show", patient_id=patient.id)
 
 
 @bp.route("/validate/<name>", methods=["POST"])
@@ -233,13 +239,19 @@ def queue():
 @roles_required(*CLINIC_STAFF)
 def check_in(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    key = request.form.get("submission_key")
+    SubmissionKey.once(key, current_user.id, lambda: _check_in(patient))
+    return redirect(url_for("patients.queue"), code=303)
+
+
+def _check_in(patient: Patient) -> str:
     visit, created = Visit.check_in(patient, current_user.id, clinic_today())
     if created:
         audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
         flash(_("%(name)s is checked in.", name=patient.display_name), "success")
     else:
         flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")
-    return redirect(url_for("patients.queue"), code=303)
+    return url_for("patients.queue")
 
 
 @bp.route("/visits/<int:visit_id>/<slug>", methods=["POST"])

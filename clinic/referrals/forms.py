@@ -19,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
@@ -29,7 +29,7 @@ def text(label, required=None, max_length=4000, rows=3):
     return TextAreaField(label, validators=validators, render_kw={"rows": rows})
 
 
-class ClinicalFields(Form):
+class ClinicalFields(OnceForm):
     """What every referral says, up to the hub or down to a clinic."""
 
     priority = RadioField(

@@ -20,6 +20,7 @@ from clinic.models import (
     Consent,
     Organisation,
     Patient,
+    SubmissionKey,
 )
 from clinic.models.referrals import (
     DOWN,
@@ -178,7 +179,25 @@ def edit(referral_id: int):
 
 
 def _save(form, patient: Patient, consent, referral: Referral | None = None):
-    """Create (or update) the draft from the form, then submit it if asked."""
+    """Create (or update) the draft from the form, then submit it if asked; once per key."""
+    user = current_user._get_current_object()
+    try:
+        url = SubmissionKey.once(
+            form.submission_key.data, user, lambda: _store(form, patient, consent, referral)
+        )
+    except TransitionError as error:
+        flash(error.message, "error")
+        return render(
+            "referrals/new.html", "referrals/_form.html", status=422,
+            form=form, patient=patient, consent=consent, referral=referral,
+        )  # fmt: skip
+    sent = request.form.get("send") == "submit"
+    flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
+    trigger("counts-changed")
+    return redirect(url, code=303)
+
+
+def _store(form, patient: Patient, consent, referral: Referral | None) -> str:
     service = form.chosen_service
     fields = {
         name: form[name].data or None
@@ -188,45 +207,35 @@ def _save(form, patient: Patient, consent, referral: Referral | None = None):
         )
     }  # fmt: skip
     user = current_user._get_current_object()
-    try:
-        with write_transaction():
-            if form.consent_given.data and not consent:
-                consent = Consent.create(
-                    patient=patient,
-                    scope="cross_border",
-                    recorded_by=user.id,
-                    note=_("Recorded with a referral"),
-                )
-                audit("consent_recorded", "patient", patient.id, "cross_border")
-            fields |= {
-                "to_org": service.hub_id,
-                "service": service,
-                "priority": form.priority.data,
-                "direct_billing": form.direct_billing.data,
-                "transport_needed": form.transport_needed.data,
-                "escort": form.escort.data,
-                "consent": consent if service.cross_border else None,
-            }
-            if referral is None:
-                referral = Referral.create_draft(
-                    user, patient, direction=UP, insurer=patient.insurer, **fields
-                )
-                audit("create", "referral", referral.id)
-            else:
-                referral.update_draft(user, **fields)
-                audit("edit", "referral", referral.id)
-            if request.form.get("send") == "submit":
-                referral.submit(user)
-    except TransitionError as error:
-        flash(error.message, "error")
-        return render(
-            "referrals/new.html", "referrals/_form.html", status=422,
-            form=form, patient=patient, consent=consent, referral=referral,
-        )  # fmt: skip
-    sent = referral.state != "draft"
-    flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
-    trigger("counts-changed")
-    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    with write_transaction():
+        if form.consent_given.data and not consent:
+            consent = Consent.create(
+                patient=patient,
+                scope="cross_border",
+                recorded_by=user.id,
+                note=_("Recorded with a referral"),
+            )
+            audit("consent_recorded", "patient", patient.id, "cross_border")
+        fields |= {
+            "to_org": service.hub_id,
+            "service": service,
+            "priority": form.priority.data,
+            "direct_billing": form.direct_billing.data,
+            "transport_needed": form.transport_needed.data,
+            "escort": form.escort.data,
+            "consent": consent if service.cross_border else None,
+        }
+        if referral is None:
+            referral = Referral.create_draft(
+                user, patient, direction=UP, insurer=patient.insurer, **fields
+            )
+            audit("create", "referral", referral.id)
+        else:
+            referral.update_draft(user, **fields)
+            audit("edit", "referral", referral.id)
+        if request.form.get("send") == "submit":
+            referral.submit(user)
+    return url_for("referrals.show", referral_id=referral.id)
 
 
 @bp.route("/new/consent")
@@ -352,20 +361,28 @@ def down(referral_id: int):
         status = 422 if request.method == "POST" else 200
         return render("referrals/down.html", status=status, form=form, source=source)
     user = current_user._get_current_object()
+    clinic = Organisation.get_by_id(form.clinic.data)
+    url = SubmissionKey.once(
+        form.submission_key.data, user, lambda: _send_down(form, source, clinic, user)
+    )
+    flash(_("Down-referral sent to %(clinic)s.", clinic=clinic.label()), "success")
+    trigger("counts-changed")
+    return redirect(url, code=303)
+
+
+def _send_down(form, source: Referral, clinic: Organisation, user) -> str:
     with write_transaction():
         referral = Referral.create_draft(
-            user, source.patient, direction=DOWN, parent=source,
-            to_org=Organisation.get_by_id(form.clinic.data), priority=form.priority.data,
-            reason=form.reason.data, clinical_summary=form.clinical_summary.data or None,
+            user, source.patient, direction=DOWN, parent=source, to_org=clinic,
+            priority=form.priority.data, reason=form.reason.data,
+            clinical_summary=form.clinical_summary.data or None,
             working_diagnosis=form.working_diagnosis.data or None,
             medications=form.medications.data or None, allergies=form.allergies.data or None,
             consent=source.consent,
         )  # fmt: skip
         referral.submit(user)
         audit("create", "referral", referral.id, "down-referral")
-    flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.label()), "success")
-    trigger("counts-changed")
-    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    return url_for("referrals.show", referral_id=referral.id)
 
 
 def _patient_script(patient: Patient) -> str:

@@ -26,6 +26,18 @@
   document.addEventListener("htmx:sendError", function () {
     show("error", app().dataset.offlineMessage);
   });
+
+  // A form's buttons stay pressed while its request runs: a second press sends nothing.
+  function buttons(event) {
+    var form = event.detail.elt.closest && event.detail.elt.closest("form");
+    return form ? form.querySelectorAll("button") : [];
+  }
+  document.addEventListener("htmx:beforeSend", function (event) {
+    buttons(event).forEach(function (b) { b.disabled = true; });
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    buttons(event).forEach(function (b) { b.disabled = false; });
+  });
 })();
 
 // Referrals: a polled region does not refresh while an inline form in it is open.
