@@ -27,10 +27,12 @@
     show("error", app().dataset.offlineMessage);
   });
 
-  // A form's buttons stay pressed while its request runs: a second press sends nothing.
+  // A submitted form's buttons stay pressed while its request runs: a second press sends
+  // nothing. (Requests a field makes, such as a check on blur, leave the buttons alone.)
   function buttons(event) {
-    var form = event.detail.elt.closest && event.detail.elt.closest("form");
-    return form ? form.querySelectorAll("button") : [];
+    var elt = event.detail.elt;
+    if (elt.tagName === "BUTTON") return [elt];
+    return elt.tagName === "FORM" ? elt.querySelectorAll("button") : [];
   }
   document.addEventListener("htmx:beforeSend", function (event) {
     buttons(event).forEach(function (b) { b.disabled = true; });
