@@ -29,6 +29,8 @@ class Domain:
       by `today_template`.
     - `hub_patient_ids(user)`: a query of patient ids a hub user may see through this domain's
       records (need to know), or None.
+    - `patient_template`: its section on the patient page (given `patient`); a section that
+      lists records loads them as a fragment of its own, so the page's cost stays fixed.
     - `audit_labels`: {(object type or None, action code): label} for the audit log.
     """
 
@@ -38,6 +40,7 @@ class Domain:
     today: Callable | None = None
     today_template: str | None = None
     hub_patient_ids: Callable | None = None
+    patient_template: str | None = None
     audit_labels: dict = field(default_factory=dict)
 
 
@@ -78,6 +81,11 @@ def today_sections(user) -> list[tuple[str, dict]]:
         if context:
             sections.append((domain.today_template, context))
     return sections
+
+
+def patient_sections() -> list[str]:
+    """The templates the domains add to the patient page, in registration order."""
+    return [d.patient_template for d in registered() if d.patient_template]
 
 
 def hub_visibility(patient_id_field, user):

@@ -5,6 +5,7 @@ the fragment; everything else gets the full page, so every URL works without Jav
 """
 
 import json
+from collections.abc import Callable
 
 from flask import Flask, Response, g, get_flashed_messages, make_response, render_template
 from htmx_flask import Htmx, request
@@ -26,12 +27,14 @@ def fragment(template: str, /, status: int = 200, **context) -> Response:
     return make_response(render_template(template, **context), status)
 
 
-def not_modified(version: str) -> Response | None:
-    """For a poll from a client that already shows `version` (its `v` argument): 204, no body.
+def not_modified(version: Callable[[], str]) -> Response | None:
+    """For a poll from a client that already shows the current version (its `v` argument):
+    204, no body. `version()` runs only for polls, so a page pays nothing for it.
 
     Every polled fragment answers through here, so "nothing changed" costs one small query.
     """
-    if wants_fragment() and request.args.get("v") == version:
+    seen = request.args.get("v")
+    if seen is not None and wants_fragment() and seen == version():
         return make_response("", 204)
     return None
 

@@ -5,12 +5,12 @@ import re
 import threading
 
 import pytest
-from test_patients import FORM
-from test_referrals import referral_form, submitted
 
 from clinic.models import Patient, Referral, SubmissionKey, Visit
 
 from conftest import log_in, user
+from test_patients import FORM
+from test_referrals import referral_form, submitted
 
 KEY = re.compile(
     r'name="submission_key"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="submission_key"'

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from functools import wraps
+from typing import NoReturn
 
 from flask import abort, request
 from flask_login import current_user, login_required
@@ -41,6 +42,11 @@ def get_visible_or_404(visible: ModelSelect, object_id, object_type: str):
     model = visible.model
     found = visible.where(model.id == object_id).first() if str(object_id).isdigit() else None
     if found is None:
-        audit("access_denied", object_type, object_id)
-        abort(404)
+        deny(object_type, object_id)
     return found
+
+
+def deny(object_type: str, object_id) -> NoReturn:
+    """Not found, as far as this user may know (and the attempt is audited)."""
+    audit("access_denied", object_type, object_id)
+    abort(404)

@@ -11,6 +11,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from peewee import (
+    JOIN,
     SQL,
     BooleanField,
     CharField,
@@ -344,7 +345,36 @@ class Patient(BaseModel):
                     found.save()
 
     def consent_history(self):
-        return self.consents.order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        """Newest first, with who recorded and who withdrew each (one query)."""
+        recorder, withdrawer = User.alias(), User.alias()
+        return (
+            Consent.select(Consent, recorder, withdrawer)
+            .join(recorder, on=Consent.recorded_by)
+            .switch(Consent)
+            .join(withdrawer, JOIN.LEFT_OUTER, on=Consent.withdrawn_by)
+            .where(Consent.patient == self)
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        )
+
+    @classmethod
+    def for_page(cls, visible, patient_id: int, day: dt.date) -> "Patient | None":
+        """One of `visible` with its documents (`.document_list`) and its open visit of `day`
+        (`.open_visit`, or None), in one query: a row per document."""
+        visit, document = Visit.alias(), IdentityDocument.alias()
+        on_visit = (visit.patient == cls.id) & (visit.day == day) & visit.state.in_(VISIT_OPEN)
+        rows = list(
+            visible.select_extend(visit, document)
+            .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
+            .switch(cls)
+            .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
+            .where(cls.id == patient_id)
+            .order_by(document.id)
+        )
+        if not rows:
+            return None
+        patient = rows[0]
+        patient.document_list = [row.document for row in rows if row.document]
+        return patient
 
     def has_consent(self, scope: str) -> bool:
         return (
@@ -458,6 +488,7 @@ VISIT_STATES = {
     LEFT: _l("Left"),
 }
 CLINIC_STAFF = (DOCTOR, NURSE)
+VISIT_OPEN = (WAITING, WITH_DOCTOR)
 VISIT_FLOW = Workflow(
     VISIT_STATES,
     (
@@ -471,7 +502,7 @@ VISIT_FLOW = Workflow(
              _l("Mark as left"), _l("Marked as left."), danger=True),
     ),
     owners={},
-    open_states=(WAITING, WITH_DOCTOR),
+    open_states=VISIT_OPEN,
     conflict=_l(
         "Someone else changed this visit first: it is now “%(state)s”. Nothing was changed; "
         "check and try again."
@@ -523,6 +554,11 @@ class Visit(Stateful, BaseModel):
             .scalar(as_tuple=True)
         )
         return f"{count}.{total}"
+
+    @staticmethod
+    def version_of(visits: list["Visit"]) -> str:
+        """queue_version() of a whole day's visits already loaded (no second query)."""
+        return f"{len(visits)}.{sum(visit.version for visit in visits)}"
 
     @classmethod
     def open_for(cls, patient: Patient, day: dt.date) -> "Visit | None":

@@ -295,8 +295,29 @@ class Referral(Stateful, BaseModel):
     def fingerprint(cls, query) -> str:
         """Changes whenever a row of the query changes: polls answer 204 when it is the same."""
         row = query.select(fn.COUNT(cls.id), fn.MAX(cls.updated_at)).order_by().tuples().first()
-        count, latest = row or (0, None)
-        return f"{count}-{latest.timestamp() if hasattr(latest, 'timestamp') else latest or 0}"
+        return cls._version(*(row or (0, None)))
+
+    @classmethod
+    def page_with_fingerprint(cls, query, page: int, size: int) -> tuple[list, str]:
+        """Page `page` of the query (one row more than `size`: is there a next page?) and the
+        query's fingerprint, in one statement (window functions count every matching row)."""
+        rows = list(
+            query.select_extend(
+                fn.COUNT(cls.id).over().alias("matching"),
+                fn.MAX(cls.updated_at).over().alias("latest_change"),
+            )
+            .limit(size + 1)
+            .offset((page - 1) * size)
+        )
+        if not rows:
+            return rows, cls.fingerprint(query)
+        return rows, cls._version(rows[0].matching, rows[0].latest_change)
+
+    @staticmethod
+    def _version(count: int, latest) -> str:
+        if isinstance(latest, str):  # SQLite hands an aggregate of a datetime back as text
+            latest = dt.datetime.fromisoformat(latest)
+        return f"{count}-{latest.timestamp() if latest else 0}"
 
     @classmethod
     def patient_ids_visible_to(cls, user: User):

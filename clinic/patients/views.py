@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
 
-from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
+from clinic.domains import patient_sections
 from clinic.htmx import not_modified, render, wants_fragment
 from clinic.models import (
     DOCTOR,
@@ -131,16 +132,18 @@ def _find_field(form: PatientForm, name: str):
 @bp.route("/<int:patient_id>")
 @login_required
 def show(patient_id: int):
-    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    patient = Patient.for_page(Patient.visible_to(current_user), patient_id, clinic_today())
+    if patient is None:
+        deny("patient", patient_id)
     audit("patient_viewed", "patient", patient.id)
-    visit = Visit.open_for(patient, clinic_today()) if current_user.organisation.is_clinic else None
     return render(
         "patients/show.html",
         patient=patient,
-        documents=list(patient.documents.order_by(IdentityDocument.id)),
+        sections=patient_sections(),
+        documents=patient.document_list,
         consents=list(patient.consent_history()),
         consent_form=ConsentForm(),
-        visit=visit,
+        visit=patient.open_visit,
         today=clinic_today(),
     )
 
@@ -211,9 +214,10 @@ def _errors(form) -> str:
 def queue_context() -> dict:
     """What the queue fragment needs; also shown on Today for clinic staff."""
     day = clinic_today()
+    visits = list(Visit.queue(_clinic_id(), day))
     return {
-        "visits": list(Visit.queue(_clinic_id(), day)),
-        "queue_version": Visit.queue_version(_clinic_id(), day),
+        "visits": visits,
+        "queue_version": Visit.version_of(visits),
         "today": day,
         "visit_states": VISIT_STATES,
     }
@@ -230,7 +234,7 @@ def today_section(user) -> dict:
 @roles_required(*CLINIC_STAFF)
 def queue():
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
-    if response := not_modified(Visit.queue_version(_clinic_id(), clinic_today())):
+    if response := not_modified(lambda: Visit.queue_version(_clinic_id(), clinic_today())):
         return response
     return render("patients/queue.html", "patients/_queue.html", **queue_context())
 

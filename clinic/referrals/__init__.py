@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
             nav_count=nav_count,
             today=today_section,
             today_template="referrals/_today.html",
+            patient_template="referrals/_patient_referrals.html",
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
         ),

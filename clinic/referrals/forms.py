@@ -76,7 +76,7 @@ class ReferralForm(ClinicalFields):
         _l("The patient consents to cross-border sharing of records for this referral")
     )
 
-    def __init__(self, *args, hubs=(), consent=None, **kwargs):
+    def __init__(self, *args, hubs=(), consent=None, **kwargs):  # hubs: a query or a list
         super().__init__(*args, **kwargs)
         self.consent = consent
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}

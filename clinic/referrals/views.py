@@ -87,6 +87,10 @@ def _load(referral_id) -> Referral:
     )
 
 
+def _page_number() -> int:
+    return max(request.args.get("page", 1, type=int), 1)
+
+
 def _filters() -> dict:
     args = request.args
     return {
@@ -103,14 +107,13 @@ def _filters() -> dict:
 def index():
     filters = _filters()
     query = Referral.listing(current_user, **filters)
-    version = Referral.fingerprint(query)
-    if response := not_modified(version):
+    if response := not_modified(lambda: Referral.fingerprint(query)):
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
     audit("list", "referral", None, "inbox" if hub else "outbox")
-    page = max(request.args.get("page", 1, type=int), 1)
-    rows = list(query.limit(LIST_SIZE + 1).offset((page - 1) * LIST_SIZE))
+    page = _page_number()
+    rows, version = Referral.page_with_fingerprint(query, page, LIST_SIZE)
     return render(
         "referrals/index.html",
         "referrals/_rows.html",
@@ -135,8 +138,7 @@ def new():
     patient = get_visible_or_404(_clinic_patients(), patient_id, "patient")
     audit("view", "patient", patient.id, "referral form")
     consent = Referral.active_consent(patient)
-    hubs = list(current_user.organisation.hubs())
-    form = forms.ReferralForm(hubs=hubs, consent=consent)
+    form = forms.ReferralForm(hubs=current_user.organisation.hubs(), consent=consent)
     if request.method == "GET":
         form.medications.data = patient.medications
         form.allergies.data = patient.allergies
@@ -165,7 +167,7 @@ def edit(referral_id: int):
         return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
     patient = referral.patient
     consent = Referral.active_consent(patient)
-    hubs = list(current_user.organisation.hubs())
+    hubs = current_user.organisation.hubs()
     form = forms.ReferralForm(obj=referral, hubs=hubs, consent=consent)
     if request.method == "GET":
         form.service.data = referral.service_id
@@ -244,7 +246,7 @@ def consent():
     """The consent part of the referral form for the chosen service (htmx, on change)."""
     patient = get_visible_or_404(_clinic_patients(), request.args.get("patient", ""), "patient")
     form = forms.ReferralForm(
-        formdata=None, hubs=list(current_user.organisation.hubs()),
+        formdata=None, hubs=current_user.organisation.hubs(),
         consent=Referral.active_consent(patient),
     )  # fmt: skip
     form.service.data = request.args.get("service", type=int)
@@ -269,13 +271,17 @@ def _choose_patient():
     return render("referrals/choose_patient.html", patients=patients, q=query)
 
 
+def _version(referral: Referral) -> str:
+    return f"{referral.state}-{referral.updated_at.timestamp()}"
+
+
 def _detail(referral: Referral) -> dict:
     return {
         "referral": referral,
         "moves": referral.moves_for(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
-        "version": f"{referral.state}-{referral.updated_at.timestamp()}",
+        "version": _version(referral),
         "poll_seconds": current_app.config["REFERRAL_POLL_SECONDS"],
     }
 
@@ -284,7 +290,7 @@ def _detail(referral: Referral) -> dict:
 @roles_required(*REFERRAL_ROLES)
 def show(referral_id: int):
     referral = _load(referral_id)
-    if response := not_modified(f"{referral.state}-{referral.updated_at.timestamp()}"):
+    if response := not_modified(lambda: _version(referral)):
         return response
     audit("view", "referral", referral.id)
     return render("referrals/show.html", "referrals/_detail.html", **_detail(referral))
@@ -298,9 +304,11 @@ def row(referral_id: int):
     return _row(referral)
 
 
-def _row(referral: Referral, **context):
-    """The referral's row of a list (htmx), or its page."""
-    return render("referrals/show.html", "referrals/_row.html", **_detail(referral), **context)
+def _row(referral: Referral):
+    """The referral's row of a list (htmx), or its page (which shows more)."""
+    if wants_fragment():
+        return render("referrals/show.html", "referrals/_row.html", referral=referral)
+    return render("referrals/show.html", **_detail(referral))
 
 
 @bp.route("/<int:referral_id>/<slug>", methods=["GET", "POST"])
@@ -323,7 +331,7 @@ def move(referral_id: int, slug: str):
         status = 422 if request.method == "POST" else 200
         return render(
             "referrals/move.html", "referrals/_row.html", status=status,
-            move=chosen, form=form, **_detail(referral),
+            move=chosen, form=form, referral=referral,
         )  # fmt: skip
     user = current_user._get_current_object()
     try:

@@ -36,6 +36,6 @@ def index():
 @login_required
 def counts():
     """The navigation's counts (polled); 204 while the client's are current."""
-    if response := not_modified(nav_version()):
+    if response := not_modified(nav_version):
         return response
     return fragment("today/_counts.html")
