@@ -268,11 +268,13 @@ class Patient(BaseModel):
                         break
         return {k[:100] for k in keys if k}
 
-    def refresh_search_keys(self) -> None:
+    def refresh_search_keys(self, documents=None) -> None:
+        """Rebuild the keys from the record and `documents` (default: read them)."""
         PatientSearchKey.delete().where(PatientSearchKey.patient == self.id).execute()
+        documents = list(self.documents) if documents is None else documents
         rows = [
             {"patient": self.id, "clinic": self.clinic_id, "key": key}
-            for key in sorted(self.search_keys(list(self.documents)))
+            for key in sorted(self.search_keys(documents))
         ]
         if rows:
             PatientSearchKey.insert_many(rows).execute()
@@ -303,25 +305,31 @@ class Patient(BaseModel):
         self.chinese_name_folded = fold_chinese(self.chinese_name) or None
         self.english_name_key = english_key(self.english_name) or None
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, keys: bool = True, **kwargs):
         """Saved with its folded names and search keys, whoever saves it (demo, referrals…).
 
-        Bulk `Patient.update()`/`insert_many()` bypass this: call refresh_search_keys() after.
+        keys=False: the caller rebuilds the keys once itself, after the documents. Bulk
+        `Patient.update()`/`insert_many()` bypass this: call refresh_search_keys() after.
         """
         self._fold_names()
         saved = super().save(*args, **kwargs)
-        self.refresh_search_keys()
+        if keys:
+            self.refresh_search_keys()
         return saved
 
     @classmethod
     def register(cls, clinic_id: int, user, fields: dict, documents, consents=()):
-        """A new patient with their documents (IntegrityError: a document is already there)."""
+        """A new patient with their documents (IntegrityError: a document is already there);
+        the search keys are built once, from the record and its documents."""
         with db.atomic():
-            patient = cls.create(clinic=clinic_id, created_by=user, **fields)
-            for document in documents:
-                IdentityDocument.create(patient=patient, clinic=clinic_id, **document)
+            patient = cls(clinic=clinic_id, created_by=user, **fields)
+            patient.save(keys=False)
+            rows = [IdentityDocument(patient=patient, clinic=clinic_id, **d) for d in documents]
+            if rows:
+                IdentityDocument.bulk_create(rows)
             for scope, note in consents:
                 Consent.create(patient=patient, scope=scope, note=note, recorded_by=user)
+            patient.refresh_search_keys(rows)
         return patient
 
     def change(self, fields: dict, documents) -> None:
@@ -330,19 +338,23 @@ class Patient(BaseModel):
             for name, value in fields.items():
                 setattr(self, name, value)
             self.updated_at = utcnow()
-            self.save()
-            kept = {(d["kind"], d["identity_key"]) for d in documents}
-            for existing in self.documents:
-                if (existing.kind, existing.identity_key) not in kept:
-                    existing.delete_instance()
+            self.save(keys=False)
+            wanted = {(d["kind"], d["identity_key"]): d for d in documents}
             current = {(d.kind, d.identity_key): d for d in self.documents}
-            for document in documents:
-                found = current.get((document["kind"], document["identity_key"]))
+            gone = [d.id for key, d in current.items() if key not in wanted]
+            if gone:
+                IdentityDocument.delete().where(IdentityDocument.id.in_(gone)).execute()
+            for key, document in wanted.items():
+                found = current.get(key)
                 if found is None:
-                    IdentityDocument.create(patient=self, clinic=self.clinic_id, **document)
+                    IdentityDocument.insert(
+                        patient=self, clinic=self.clinic_id, **document
+                    ).execute()
                 elif (found.number, found.country) != (document["number"], document["country"]):
-                    found.number, found.country = document["number"], document["country"]
-                    found.save()
+                    IdentityDocument.update(
+                        number=document["number"], country=document["country"]
+                    ).where(IdentityDocument.id == found.id).execute()
+            self.refresh_search_keys()
 
     def consent_history(self):
         """Newest first, with who recorded and who withdrew each (one query)."""
