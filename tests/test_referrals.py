@@ -10,7 +10,7 @@ from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
 from clinic.models.referrals import HubService, Referral, ReferralEvent
 
-from conftest import user
+from conftest import past_access_window, user
 
 HUB = "Nansha Hub Hospital"
 HX = {"HX-Request": "true"}
@@ -365,3 +365,23 @@ def test_a_busy_inbox_pages_so_no_referral_is_out_of_reach(app, coordinator, pat
     assert "Previous page" in second and "Next page" not in second
     shown = {int(i) for page in (first, second) for i in re.findall(r'/referrals/(\d+)"', page)}
     assert ids <= shown
+
+
+def test_hub_access_to_every_view_of_a_closed_referral_ends_with_the_window(
+    app, login, doctor, patient
+):
+    referral = submitted(patient)
+    referral.cancel(user("doctor@jinzhou.demo"), "Not needed")
+    urls = [f"/referrals/{referral.id}{tail}" for tail in ("", "/row", "/letter", "/fhir")]
+    coordinator = login("coordinator@hub.demo")
+    assert [coordinator.get(url).status_code for url in urls] == [200] * 4
+    with past_access_window(app):
+        coordinator = login("coordinator@hub.demo")
+        denied_before = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+        assert [coordinator.get(url).status_code for url in urls] == [404] * 4
+        denied = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+        assert denied - denied_before == len(urls)
+        assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+        assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+        # The patient's own clinic keeps its referral.
+        assert login("doctor@jinzhou.demo").get(urls[0]).status_code == 200

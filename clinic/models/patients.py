@@ -7,6 +7,7 @@ through a referral or consultation addressed to their hub (see `Patient.hub_visi
 
 import datetime as dt
 import functools
+import operator
 import re
 
 from flask_babel import lazy_gettext as _l
@@ -186,11 +187,23 @@ class Patient(BaseModel):
     def visible_to(cls, user: User):
         """The patients this user may see, as a composable query.
 
-        Clinic staff: their clinic's register. Hub staff: only what `hub_visibility` allows.
+        Clinic doctors and nurses: their clinic's register. Hub staff: only what
+        `hub_visibility` allows. Administrators: none.
         """
-        if user.organisation.is_clinic:
+        if user.organisation.is_hub:
+            return cls.select().where(cls.hub_visibility(user))
+        if user.has_role(*CLINIC_STAFF):
             return cls.select().where(cls.clinic == user.organisation_id)
-        return cls.select().where(cls.hub_visibility(user))
+        return cls.select().where(SQL("1 = 0"))  # administrators govern users, not records
+
+    @classmethod
+    def need_to_know(cls, organisation_id: int, window, *patient_fields):
+        """The one rule for every record that carries a patient's data, as SQL: the patient's
+        own clinic always (any of `patient_fields` is in its register); any other party only
+        while `window` holds (open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE ago, see
+        `clinic.workflow.open_or_closed_within`)."""
+        own = cls.select(cls.id).where(cls.clinic == organisation_id)
+        return functools.reduce(operator.or_, [f.in_(own) for f in patient_fields]) | window
 
     @classmethod
     def hub_visibility(cls, user: User):

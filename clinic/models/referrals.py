@@ -46,6 +46,7 @@ from clinic.workflow import (
     Stateful,
     TransitionError,
     Workflow,
+    open_or_closed_within,
 )
 
 __all__ = [
@@ -234,11 +235,49 @@ class Referral(Stateful, BaseModel):
     # ---- queries ----------------------------------------------------------------------------
     @classmethod
     def visible_to(cls, user: User):
-        """Referrals this user's organisation sent, or received once submitted."""
-        organisation = user.organisation_id
-        return cls.select().where(
-            (cls.from_org == organisation) | ((cls.to_org == organisation) & (cls.state != DRAFT))
+        """Referrals this user's organisation sent, or received once submitted, under need to
+        know (`visible_to_organisation`)."""
+        return cls.visible_to_organisation(user.organisation_id)
+
+    @classmethod
+    def visible_to_organisation(cls, organisation_id: int):
+        """The patient's own clinic sees its referrals always; any other party (the hub, a
+        clinic receiving a down-referral) while the referral is in the access window and the
+        consent it relies on still holds."""
+        party = (cls.from_org == organisation_id) | (
+            (cls.to_org == organisation_id) & (cls.state != DRAFT)
         )
+        others = cls.access_window() & cls.consent_holds()
+        return cls.select().where(
+            party, Patient.need_to_know(organisation_id, others, cls.patient, cls.clinic_patient)
+        )
+
+    @classmethod
+    def open_condition(cls, model=None):
+        """SQL: open in its own workflow (an up- and a down-referral close differently)."""
+        model = model or cls
+        return ((model.direction == UP) & model.state.in_(UP_FLOW.open_states)) | (
+            (model.direction == DOWN) & model.state.in_(DOWN_FLOW.open_states)
+        )
+
+    @classmethod
+    def access_window(cls):
+        """Open or closed less than the window ago; a down-referral the hub cancelled grants
+        no more time than the referral it came from (cancelling cannot extend access)."""
+        source = Referral.alias()
+        cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
+        source_in_window = source.select(source.id).where(
+            open_or_closed_within(cls.open_condition(source), source.updated_at)
+        )
+        window = open_or_closed_within(cls.open_condition(), cls.updated_at)
+        return (~cancelled_down & window) | (cancelled_down & cls.parent.in_(source_in_window))
+
+    @classmethod
+    def consent_holds(cls):
+        """SQL: the referral needs no consent, or the consent it relies on is not withdrawn."""
+        cross_border = HubService.select(HubService.id).where(HubService.cross_border)
+        valid = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null())
+        return cls.service.is_null() | cls.service.not_in(cross_border) | cls.consent.in_(valid)
 
     @classmethod
     def joined(cls, query):
@@ -304,21 +343,7 @@ class Referral(Stateful, BaseModel):
         (need to know: pharmacists and administrators do not work on referrals)."""
         if not user.has_role(COORDINATOR, SPECIALIST):
             return None
-        return cls.patient_ids_visible_to_hub(user.organisation_id)
-
-    @classmethod
-    def patient_ids_visible_to_hub(cls, hub_id, days: int | None = None):
-        """Patients a hub may see: a referral with them is addressed to (or from) the hub and is
-        open, or closed less than `days` ago (config HUB_ACCESS_DAYS_AFTER_CLOSE)."""
-        if days is None:
-            days = current_app.config.get("HUB_ACCESS_DAYS_AFTER_CLOSE", 30)
-        since = utcnow() - dt.timedelta(days=days)
-        open_states = [s for s in STATES if s not in FINAL_STATES and s != DRAFT]
-        return cls.select(cls.patient).where(
-            (cls.to_org == hub_id) | (cls.from_org == hub_id),
-            cls.state != DRAFT,
-            cls.state.in_(open_states) | (cls.updated_at >= since),
-        )
+        return cls.visible_to_organisation(user.organisation_id).select(cls.patient)
 
     # ---- creation ---------------------------------------------------------------------------
     @classmethod
