@@ -30,6 +30,8 @@ class Domain:
     - `hub_patient_ids(user)`: a query of patient ids a hub user may see through this domain's
       records (need to know), or None.
     - `audit_labels`: {(object type or None, action code): label} for the audit log.
+    - `consent_withdrawn(user, consent)`: stops this domain's records that relied on the
+      consent; returns them.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Domain:
     today_template: str | None = None
     hub_patient_ids: Callable | None = None
     audit_labels: dict = field(default_factory=dict)
+    consent_withdrawn: Callable | None = None
 
 
 def register(app: Flask, domain: Domain) -> None:
@@ -88,6 +91,15 @@ def hub_visibility(patient_id_field, user):
         if ids is not None:
             conditions.append(patient_id_field.in_(ids))
     return functools.reduce(operator.or_, conditions) if conditions else SQL("1 = 0")
+
+
+def consent_withdrawn(user, consent) -> list:
+    """Every domain stops what relied on a consent just withdrawn (in the same transaction)."""
+    stopped = []
+    for domain in registered():
+        if domain.consent_withdrawn:
+            stopped += domain.consent_withdrawn(user, consent)
+    return stopped
 
 
 def audit_label(action: str, object_type: str | None = None) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
-from clinic.models.referrals import HubService, Referral, ReferralEvent
+from clinic.models.referrals import HubService, Referral, ReferralEvent, Refused
 
 from conftest import past_access_window, user
 
@@ -48,7 +48,8 @@ def referral_form(**fields):
 def submitted(patient, **fields):
     doctor = user("doctor@jinzhou.demo")
     r = Referral.create_draft(
-        doctor, patient, to_org=Organisation.by_name(HUB), service=service(),
+        doctor, patient, to_org=Organisation.by_name(HUB),
+        service=fields.pop("service", None) or service(),
         priority=fields.pop("priority", "urgent"), reason="Chest pain", **fields,
     )  # fmt: skip
     r.submit(doctor)
@@ -278,8 +279,11 @@ def test_down_referral_from_the_hub_is_accepted_by_a_clinic(
     huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
     response = specialist.post(
         f"/referrals/{r.id}/down",
-        data={"clinic": huangge.id, "priority": "routine", "reason": "Community follow-up"},
-    )
+        data={
+            "clinic": huangge.id, "priority": "routine", "reason": "Community follow-up",
+            "consent_given": "y",
+        },
+    )  # fmt: skip
     assert response.status_code == 303
     down = Referral.get(Referral.direction == "down", Referral.patient == patient)
     outbox = other_clinic_doctor.get("/referrals/?needs=1").get_data(as_text=True)
@@ -385,3 +389,104 @@ def test_hub_access_to_every_view_of_a_closed_referral_ends_with_the_window(
         assert coordinator.get(f"/patients/{patient.id}").status_code == 404
         # The patient's own clinic keeps its referral.
         assert login("doctor@jinzhou.demo").get(urls[0]).status_code == 200
+
+
+def down_form(clinic, **fields):
+    return {"clinic": clinic.id, "priority": "routine", "reason": "Community follow-up", **fields}
+
+
+def test_a_down_referral_comes_only_from_a_referral_the_hub_took_on(specialist, patient):
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    waiting = submitted(patient)
+    assert specialist.get(f"/referrals/{waiting.id}/down").status_code == 404
+    assert (
+        specialist.post(f"/referrals/{waiting.id}/down", data=down_form(jinzhou)).status_code == 404
+    )
+    waiting.decline(user("coordinator@hub.demo"), "Not for us")
+    assert specialist.get(f"/referrals/{waiting.id}/down").status_code == 404
+    taken = submitted(patient)
+    taken.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    assert specialist.get(f"/referrals/{taken.id}/down").status_code == 200
+    shown = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+    assert (shown.action, shown.object_id, shown.detail) == (
+        "view",
+        str(taken.id),
+        "down-referral form",
+    )
+    assert Referral.select().where(Referral.parent.is_null(False)).count() == 0
+
+
+def test_a_down_referral_to_another_clinic_needs_consent_naming_it(specialist, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    refused = specialist.post(f"/referrals/{source.id}/down", data=down_form(huangge))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "consent naming it" in page and "Community follow-up" in page
+    assert Referral.select().where(Referral.parent == source).count() == 0
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    assert (
+        specialist.post(f"/referrals/{source.id}/down", data=down_form(jinzhou)).status_code == 303
+    )
+    given = down_form(huangge, consent_given="y")
+    assert specialist.post(f"/referrals/{source.id}/down", data=given).status_code == 303
+    named = Consent.get(Consent.patient == patient, Consent.scope == "share_with_clinic")
+    assert named.organisation_id == huangge.id
+    down = Referral.get(Referral.direction == "down", Referral.to_org == huangge)
+    assert down.consent_id == named.id
+
+
+def test_a_cancelled_down_referral_does_not_extend_hub_access(app, login, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(hours=1), "Room 1")
+    source.back_referral(user("specialist@hub.demo"), br_diagnosis="Stable angina")
+    source.acknowledge(user("doctor@jinzhou.demo"))
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    with past_access_window(app, extra_days=-1):  # the last day of the hub's access
+        specialist = login("specialist@hub.demo")
+        assert (
+            specialist.post(f"/referrals/{source.id}/down", data=down_form(jinzhou)).status_code
+            == 303
+        )
+        down = Referral.get(Referral.parent == source)
+        cancel = {"reason": "Sent by mistake"}
+        assert specialist.post(f"/referrals/{down.id}/cancel", data=cancel).status_code == 303
+        assert Referral.get_by_id(down.id).state == "cancelled"
+    with past_access_window(app, extra_days=1):
+        specialist = login("specialist@hub.demo")
+        assert specialist.get(f"/patients/{patient.id}").status_code == 404
+        assert specialist.get(f"/referrals/{down.id}").status_code == 404
+        assert specialist.get(f"/referrals/{source.id}").status_code == 404
+
+
+def test_withdrawn_consent_stops_the_referral_and_the_hub(login, nurse, patient):
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(patient, service=service("crossborder"), consent=consent)
+    coordinator = login("coordinator@hub.demo")
+    assert coordinator.get(f"/referrals/{referral.id}").status_code == 200
+    response = nurse.post(f"/patients/{patient.id}/consents/{consent.id}/withdraw")
+    assert response.status_code == 303
+    stopped = Referral.get_by_id(referral.id)
+    assert stopped.state == "cancelled" and "withdrew their consent" in stopped.cancel_reason
+    page = login("doctor@jinzhou.demo").get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "withdrew their consent" in page
+    assert [e.action for e in stopped.timeline()][-1] == "stop_for_consent"
+    assert coordinator.get(f"/referrals/{referral.id}").status_code == 404
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+    assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+
+
+def test_no_hub_move_on_a_referral_whose_consent_was_withdrawn(doctor, patient):
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(patient, service=service("crossborder"), consent=consent)
+    consent.withdraw(user("doctor@jinzhou.demo"))  # as a second desk would, just now
+    coordinator = user("coordinator@hub.demo")
+    assert referral.moves_for(coordinator) == []
+    with pytest.raises(Refused, match="consent"):
+        referral.accept(coordinator, utcnow() + dt.timedelta(days=1), "Room 1")
+    assert Referral.get_by_id(referral.id).state == "submitted"

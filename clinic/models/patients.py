@@ -50,8 +50,11 @@ DOCUMENT_KINDS = {
     "exit_entry": _l("Exit-Entry Permit to HK/Macao"),
     "passport": _l("Passport"),
 }
+CROSS_BORDER, SHARE_WITH_CLINIC = "cross_border", "share_with_clinic"
 CONSENT_SCOPES = {
-    "cross_border": _l("Cross-border sharing of records"),
+    CROSS_BORDER: _l("Cross-border sharing of records"),
+    # Recorded with a down-referral to a clinic other than the one that referred the patient.
+    SHARE_WITH_CLINIC: _l("Sharing of records with a named clinic"),
 }
 
 # Search keys and name comparison -----
@@ -434,6 +437,7 @@ class Consent(BaseModel):
 
     patient = ForeignKeyField(Patient, backref="consents", on_delete="CASCADE")
     scope = CharField(choices=list(CONSENT_SCOPES.items()))
+    organisation = ForeignKeyField(Organisation, null=True)  # the party it names, if any
     note = TextField(null=True)
     recorded_by = ForeignKeyField(User)
     recorded_at = DateTimeField(default=utcnow)
@@ -442,7 +446,18 @@ class Consent(BaseModel):
 
     @property
     def scope_label(self) -> str:
-        return str(CONSENT_SCOPES.get(self.scope, self.scope))
+        label = str(CONSENT_SCOPES.get(self.scope, self.scope))
+        return f"{label}: {self.organisation.label()}" if self.organisation_id else label
+
+    @classmethod
+    def naming(cls, patient_id: int, organisation_id: int) -> "Consent | None":
+        """The patient's valid consent to share their record with this organisation."""
+        return cls.get_or_none(
+            cls.patient == patient_id,
+            cls.scope == SHARE_WITH_CLINIC,
+            cls.organisation == organisation_id,
+            cls.withdrawn_at.is_null(),
+        )
 
     @property
     def active(self) -> bool:

@@ -30,6 +30,7 @@ from clinic.db import utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
+    NURSE,
     SPECIALIST,
     AuditEvent,
     BaseModel,
@@ -38,7 +39,7 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
-from clinic.models.patients import Consent, IdentityDocument, Patient
+from clinic.models.patients import SHARE_WITH_CLINIC, Consent, IdentityDocument, Patient
 from clinic.workflow import (
     Conflict,
     Move,
@@ -77,6 +78,8 @@ STATES = {
     CLOSED: _l("Closed"),
 }
 FINAL_STATES = (DECLINED, CANCELLED, NO_SHOW, CLOSED)
+# A down-referral comes only from an up-referral the hub took on (accepted or completed).
+DOWN_SOURCES = (ACCEPTED, COMPLETED, CLOSED)
 
 BY_CLINIC, BY_HUB = "from_org", "to_org"  # for up-referrals; a down-referral comes from the hub
 
@@ -107,6 +110,10 @@ UP_FLOW = Workflow(
              _l("Write back-referral"), _l("Back-referral sent."), form=True),
         Move("acknowledge", (COMPLETED,), CLOSED, BY_CLINIC, (DOCTOR,),
              _l("Acknowledge"), _l("Back-referral acknowledged.")),
+        # Made when the clinic records the withdrawal of the consent the referral relies on.
+        Move("stop_for_consent", (SUBMITTED, INFO_REQUESTED, ACCEPTED), CANCELLED, BY_CLINIC,
+             (DOCTOR, NURSE), _l("Stop: consent withdrawn"),
+             _l("Referral stopped: the patient withdrew their consent."), danger=True),
     ),
     owners={DRAFT: BY_CLINIC, SUBMITTED: BY_HUB, INFO_REQUESTED: BY_CLINIC, ACCEPTED: BY_HUB,
             COMPLETED: BY_CLINIC},
@@ -425,6 +432,35 @@ class Referral(Stateful, BaseModel):
             transport_arranged=transport_arranged, decided_by=user,
         )  # fmt: skip
 
+    def refusal(self, user: User, move: Move) -> object | None:
+        """Also: the hub makes no move on a referral whose consent was withdrawn, and a
+        referral is stopped for consent only once its consent is withdrawn."""
+        consent_gone = self.needs_consent and not self.consent_is_valid()
+        if consent_gone and self.direction == UP and move.side == BY_HUB:
+            return _l("The patient's cross-border consent is missing or withdrawn.")
+        if move.name == "stop_for_consent" and not consent_gone:
+            return _l("The patient's consent is still valid.")
+        return super().refusal(user, move)
+
+    def stop_for_consent(self, user: User) -> None:
+        reason = str(_l("The patient withdrew their consent to share the record."))
+        self.transition(user, "stop_for_consent", note=reason, cancel_reason=reason)
+
+    @classmethod
+    def stop_all_for_consent(cls, user: User, consent: Consent) -> list["Referral"]:
+        """Every open referral that relied on this (now withdrawn) consent, stopped."""
+        relying = cls.select().where(
+            cls.consent == consent.id,
+            cls.direction == UP,
+            cls.state.in_(UP_FLOW.moves["stop_for_consent"].sources),
+        )
+        stopped = []
+        for referral in relying:
+            if referral.refusal(user, UP_FLOW.moves["stop_for_consent"]) is None:
+                referral.stop_for_consent(user)
+                stopped.append(referral)
+        return stopped
+
     def decline(self, user: User, reason: str) -> None:
         self.check(user, "decline")
         self.transition(
@@ -484,6 +520,45 @@ class Referral(Stateful, BaseModel):
                 f"referral {self.id}",
             )  # fmt: skip
         return registered
+
+    # ---- down-referral ----------------------------------------------------------------------
+    def may_refer_down(self, user: User) -> bool:
+        """A hub specialist refers down from an up-referral the hub accepted or completed, and
+        only while the hub may still see it (the access window: loaded with `visible_to`)."""
+        return (
+            self.direction == UP
+            and self.to_org_id == user.organisation_id
+            and self.state in DOWN_SOURCES
+            and user.has_role(SPECIALIST)
+        )
+
+    def refer_down(
+        self, user: User, clinic: Organisation, consent_given: bool = False, **fields
+    ) -> "Referral":
+        """A down-referral, sent: to the clinic that referred the patient; to another clinic
+        only with the patient's consent naming it (recorded now when given now)."""
+        if not self.may_refer_down(user):
+            raise Refused(_l("A down-referral needs a referral the hub accepted or completed."))
+        with write_transaction():
+            consent = self.consent
+            if clinic.id != self.from_org_id:
+                consent = Consent.naming(self.patient_id, clinic.id)
+                if consent is None and not consent_given:
+                    raise Refused(_l("Another clinic needs the patient's consent naming it."))
+                if consent is None:
+                    consent = Consent.create(
+                        patient=self.patient_id, scope=SHARE_WITH_CLINIC, organisation=clinic,
+                        recorded_by=user, note=str(_l("Recorded with a down-referral")),
+                    )  # fmt: skip
+                    detail = f"consent {consent.id} {SHARE_WITH_CLINIC} {clinic.id}"
+                    AuditEvent.write(user, "consent_recorded", "patient", self.patient_id, detail)
+            referral = Referral.create_draft(
+                user, self.patient, direction=DOWN, parent=self, to_org=clinic, consent=consent,
+                **fields,
+            )  # fmt: skip
+            referral.submit(user)
+            AuditEvent.write(user, "create", "referral", referral.id, "down-referral")
+        return referral
 
     # ---- consent ----------------------------------------------------------------------------
     @property

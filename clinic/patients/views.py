@@ -9,6 +9,8 @@ from flask_login import current_user, login_required
 from peewee import IntegrityError
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.db import write_transaction
+from clinic.domains import consent_withdrawn
 from clinic.htmx import not_modified, render, wants_fragment
 from clinic.models import (
     DOCTOR,
@@ -189,8 +191,15 @@ def record_consent(patient_id: int):
 def withdraw_consent(patient_id: int, consent_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
     consent = get_visible_or_404(patient.consents, consent_id, "consent")
-    if consent.withdraw(current_user.id):
-        audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    user = current_user._get_current_object()
+    with write_transaction():
+        withdrawn = consent.withdraw(user)
+        stopped = consent_withdrawn(user, consent) if withdrawn else []
+        if withdrawn:
+            audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    if stopped:
+        flash(_("Consent withdrawn. Stopped what relied on it: %(n)s.", n=len(stopped)), "success")
+    elif withdrawn:
         flash(_("Consent withdrawn."), "success")
     else:
         flash(_("This consent had already been withdrawn."), "warning")

@@ -16,6 +16,7 @@ AUDIT_LABELS = {
     ("referral", "no_show"): _l("No-show recorded"),
     ("referral", "back_referral"): _l("Back-referral written"),
     ("referral", "acknowledge"): _l("Back-referral acknowledged"),
+    ("referral", "stop_for_consent"): _l("Referral stopped: consent withdrawn"),
     ("patient", "register_from_down_referral"): _l("Registered from a down-referral"),
 }
 
@@ -35,5 +36,6 @@ def init_app(app: Flask) -> None:
             today_template="referrals/_today.html",
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
+            consent_withdrawn=Referral.stop_all_for_consent,
         ),
     )

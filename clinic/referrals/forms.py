@@ -20,6 +20,7 @@ from wtforms.validators import (
 )
 
 from clinic.forms import Form, at_most, options
+from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
@@ -157,14 +158,26 @@ class DownReferralForm(ClinicalFields):
     clinic = SelectField(
         _l("Clinic"), coerce=int, validators=[InputRequired(message=_l("Choose a clinic."))]
     )
+    consent_given = BooleanField(
+        _l("The patient consents to their record being shared with this clinic")
+    )
 
-    def __init__(self, *args, clinics=(), **kwargs):
+    def __init__(self, *args, clinics=(), source=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.source = source
         self.clinic.choices = options((c.id, c.label()) for c in clinics)
 
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
+
+    def validate_consent_given(self, field):
+        """Another clinic than the one that referred the patient: only with consent naming it."""
+        clinic, source = self.clinic.data, self.source
+        if clinic == source.from_org_id or field.data:
+            return
+        if Consent.naming(source.patient_id, clinic) is None:
+            raise ValidationError(_l("Another clinic needs the patient's consent naming it."))
 
 
 # The form each move asks for first, by move name (moves without one are a single button).

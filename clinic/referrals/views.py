@@ -22,7 +22,6 @@ from clinic.models import (
     Patient,
 )
 from clinic.models.referrals import (
-    DOWN,
     MOBILITY,
     PRIORITIES,
     STATES,
@@ -337,13 +336,14 @@ def _after_move(referral: Referral):
 @bp.route("/<int:referral_id>/down", methods=["GET", "POST"])
 @roles_required(SPECIALIST)
 def down(referral_id: int):
-    """A down-referral to a community clinic, for the patient of a referral the hub received."""
+    """A down-referral to a community clinic, from a referral the hub accepted or completed."""
     source = _load(referral_id)
-    if source.to_org_id != current_user.organisation_id or source.direction != UP:
+    if not source.may_refer_down(current_user):
         abort(404)
     clinics = list(current_user.organisation.clinics())
-    form = forms.DownReferralForm(clinics=clinics)
+    form = forms.DownReferralForm(clinics=clinics, source=source)
     if request.method == "GET":
+        audit("view", "referral", source.id, "down-referral form")
         form.clinic.data = source.from_org_id
         form.medications.data = source.medications
         form.allergies.data = source.allergies
@@ -351,18 +351,17 @@ def down(referral_id: int):
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("referrals/down.html", status=status, form=form, source=source)
-    user = current_user._get_current_object()
-    with write_transaction():
-        referral = Referral.create_draft(
-            user, source.patient, direction=DOWN, parent=source,
-            to_org=Organisation.get_by_id(form.clinic.data), priority=form.priority.data,
+    try:
+        referral = source.refer_down(
+            current_user._get_current_object(), Organisation.get_by_id(form.clinic.data),
+            consent_given=form.consent_given.data, priority=form.priority.data,
             reason=form.reason.data, clinical_summary=form.clinical_summary.data or None,
             working_diagnosis=form.working_diagnosis.data or None,
             medications=form.medications.data or None, allergies=form.allergies.data or None,
-            consent=source.consent,
         )  # fmt: skip
-        referral.submit(user)
-        audit("create", "referral", referral.id, "down-referral")
+    except TransitionError as error:
+        flash(error.message, "error")
+        return render("referrals/down.html", status=422, form=form, source=source)
     flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.label()), "success")
     trigger("counts-changed")
     return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
