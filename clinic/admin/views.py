@@ -55,7 +55,7 @@ def audit_log():
         "user_email": request.args.get("user_email", ""),
     }
     page = max(request.args.get("page", 1, type=int), 1)
-    events = list(AuditEvent.search(**filters).paginate(page, PAGE_SIZE + 1))
+    events = list(AuditEvent.search(current_user, **filters).paginate(page, PAGE_SIZE + 1))
     return render(
         "admin/audit.html",
         "admin/_audit_rows.html",
@@ -63,7 +63,7 @@ def audit_log():
         has_more=len(events) > PAGE_SIZE,
         page=page,
         filters=filters,
-        actions=AuditEvent.actions(),
+        actions=AuditEvent.actions(current_user),
     )
 
 
@@ -71,7 +71,10 @@ def audit_log():
 @roles_required(ADMIN)
 def users():
     people = (
-        User.select(User, Organisation).join(Organisation).order_by(Organisation.name, User.name)
+        User.governed_by(current_user)
+        .select(User, Organisation)
+        .join(Organisation)
+        .order_by(Organisation.name, User.name)
     )
     return render("admin/users.html", users=people)
 
@@ -79,7 +82,7 @@ def users():
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @roles_required(ADMIN)
 def set_active(user_id: int):
-    user = get_visible_or_404(User.select(), user_id, "user")
+    user = get_visible_or_404(User.governed_by(current_user), user_id, "user")
     if user.id == current_user.id:
         flash(_("You cannot deactivate yourself."), "error")
     elif request.form.get("active") == "1":
