@@ -1,10 +1,14 @@
 """The base form: WTForms' own messages looked up in our catalogues, not WTForms' zh ones."""
 
-from flask_babel import get_translations
+import datetime as dt
+
+from flask_babel import get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
+from wtforms.validators import Length, ValidationError
+
+from clinic.db import AHEAD
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
@@ -35,3 +39,19 @@ def options(pairs, blank: bool = False) -> list[SelectChoice]:
 def at_most(characters: int) -> Length:
     """The length limit of a text field, with its message in the user's language."""
     return Length(max=characters, message=_l("At most %(max)d characters."))
+
+
+def upcoming(form, field) -> None:
+    """Validator: a date or (local) date-time not in the past, at most two years ahead, in the
+    user's time zone; anything else is refused before it is converted or stored."""
+    value = field.data
+    if value is None:
+        return
+    now = dt.datetime.now(get_timezone()).replace(tzinfo=None, second=0, microsecond=0)
+    earliest, latest = now, now + AHEAD
+    if not isinstance(value, dt.datetime):
+        earliest, latest = earliest.date(), latest.date()
+    if value < earliest:
+        raise ValidationError(_l("This is in the past."))
+    if value > latest:
+        raise ValidationError(_l("At most two years ahead."))

@@ -13,6 +13,7 @@ from clinic.models.referrals import HubService, Referral, ReferralEvent, Refused
 from conftest import past_access_window, user
 
 HUB = "Nansha Hub Hospital"
+SOON = dt.date.today() + dt.timedelta(days=30)  # an appointment day a form accepts
 HX = {"HX-Request": "true"}
 
 
@@ -130,7 +131,7 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert "<html" not in body and 'name="appointment_at"' in body
     response = coordinator.post(
         f"/referrals/{r.id}/accept",
-        data={"appointment_at": "2026-12-01T09:30", "appointment_place": "3/F"},
+        data={"appointment_at": f"{SOON}T09:30", "appointment_place": "3/F"},
         headers=HX,
     )
     assert response.status_code == 200
@@ -141,7 +142,7 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert events["flash"][0]["message"] == "Referral accepted."
     stored = Referral.get_by_id(r.id)
     # 09:30 in Hong Kong is 01:30 UTC.
-    assert stored.appointment_at == dt.datetime(2026, 12, 1, 1, 30)
+    assert stored.appointment_at == dt.datetime.combine(SOON, dt.time(1, 30))
 
 
 def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordinator, patient):
@@ -176,7 +177,7 @@ def test_ask_answer_accept_back_referral_acknowledge_through_the_pages(
     outbox = doctor.get("/referrals/?needs=1").get_data(as_text=True)
     assert "Latest ECG?" in outbox and "Information requested" in outbox
     assert doctor.post(f"/referrals/{r.id}/answer", data={"answer": "ST depression"}).status_code
-    accept = {"appointment_at": "2026-12-01T09:30", "appointment_place": "Cardiology 3/F"}
+    accept = {"appointment_at": f"{SOON}T09:30", "appointment_place": "Cardiology 3/F"}
     coordinator.post(f"/referrals/{r.id}/accept", data=accept)
     specialist.post(
         f"/referrals/{r.id}/back-referral",
@@ -490,3 +491,46 @@ def test_no_hub_move_on_a_referral_whose_consent_was_withdrawn(doctor, patient):
     with pytest.raises(Refused, match="consent"):
         referral.accept(coordinator, utcnow() + dt.timedelta(days=1), "Room 1")
     assert Referral.get_by_id(referral.id).state == "submitted"
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("9999-12-31T23:59", "At most two years ahead."),
+        ("0001-01-01T00:00", "This is in the past."),
+        ("1900-01-01T09:00", "This is in the past."),
+    ],
+)
+def test_an_appointment_out_of_bounds_comes_back_with_the_form(
+    coordinator, patient, typed, message
+):
+    r = submitted(patient)
+    data = {"appointment_at": typed, "appointment_place": "Room 2"}
+    response = coordinator.post(f"/referrals/{r.id}/accept", data=data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page and 'value="Room 2"' in page
+    assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_a_follow_up_due_date_out_of_bounds_is_refused(specialist, patient):
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    for typed in ("9999-12-31", "2001-01-01"):
+        data = {"br_diagnosis": "Stable angina", "br_follow_up_due": typed}
+        assert specialist.post(f"/referrals/{r.id}/back-referral", data=data).status_code == 422
+    assert Referral.get_by_id(r.id).state == "accepted"
+
+
+def test_an_out_of_range_stored_date_does_not_break_shared_lists(login, patient):
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    # A row written before dates were bounded.
+    far = dt.datetime(9999, 12, 31, 23, 59)
+    Referral.update(appointment_at=far, due_by=far).where(Referral.id == r.id).execute()
+    coordinator = login("coordinator@hub.demo")
+    for url in ("/today", "/referrals/?needs=1", "/referrals/", f"/referrals/{r.id}"):
+        response = coordinator.get(url)
+        assert response.status_code == 200, url
+        assert "9999-12-31 23:59 UTC" in response.get_data(as_text=True), url
+    assert login("doctor@jinzhou.demo").get("/referrals/").status_code == 200

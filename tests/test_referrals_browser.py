@@ -1,5 +1,6 @@
 """Two sessions in real browsers: each side sees the other's moves without reloading the page."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -73,7 +74,7 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
     # The hub sees the answer come back, and accepts inline.
     expect(row).to_contain_text("Submitted")
     row.get_by_role("link", name="Accept", exact=True).click()
-    row.get_by_label("Appointment time").fill("2026-12-01T09:30")
+    row.get_by_label("Appointment time").fill(f"{dt.date.today() + dt.timedelta(days=30)}T09:30")
     row.get_by_label("Place").fill("Cardiology clinic, 3/F")
     row.get_by_role("button", name="Accept", exact=True).click()
     expect(row).to_contain_text("Accepted")

@@ -26,7 +26,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import utcnow, write_transaction
+from clinic.db import AHEAD, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -423,6 +423,8 @@ class Referral(Stateful, BaseModel):
         transport_arranged=False,
     ) -> None:
         self.check(user, "accept")
+        if appointment_at and appointment_at > utcnow() + AHEAD:
+            raise Refused(_l("At most two years ahead."))
         # The hub owns an accepted referral until the appointment (then: no-show or back-referral).
         due = max(appointment_at or utcnow(), utcnow()) + self.target(self.priority)
         self.transition(

@@ -19,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, at_most, options, upcoming
 from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
@@ -106,7 +106,7 @@ class AcceptForm(Form):
     appointment_at = DateTimeLocalField(
         _l("Appointment time"),
         format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(message=_l("Give the appointment time."))],
+        validators=[InputRequired(message=_l("Give the appointment time.")), upcoming],
     )
     appointment_place = StringField(
         _l("Place"),
@@ -146,10 +146,7 @@ class BackReferralForm(Form):
     br_treatment = text(_l("Treatment"), rows=2)
     br_medication_changes = text(_l("Medication changes"), rows=2)
     br_follow_up_plan = text(_l("Follow-up plan"), rows=2)
-    br_follow_up_due = DateField(
-        _l("Follow-up due date"),
-        validators=[Optional()],
-    )
+    br_follow_up_due = DateField(_l("Follow-up due date"), validators=[Optional(), upcoming])
 
 
 class DownReferralForm(ClinicalFields):
