@@ -5,10 +5,12 @@ import datetime as dt
 from flask_babel import get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import FieldList, FormField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
 from clinic.db import AHEAD
+from clinic.inputs import has_control_characters
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
@@ -21,13 +23,48 @@ WTFORMS_MESSAGES = (
 
 
 class Form(FlaskForm):
+    """Every form refuses control characters (NUL breaks PostgreSQL text; none belongs in a
+    name or a note) before any other check runs, so no query ever sees them."""
+
     class Meta:
         def get_translations(self, form):
             return get_translations()
 
+    def validate(self, extra_validators=None) -> bool:
+        tainted = [field for field in _leaf_fields(self) if _has_control(field)]
+        if not tainted:
+            return super().validate(extra_validators)
+        for field in _leaf_fields(self):
+            field.errors = [CONTROL_MESSAGE] if field in tainted else []
+        self._errors = None
+        return False
+
     def move_data(self) -> dict:
         """The fields as keyword arguments of the model method the form feeds."""
         return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+
+
+CONTROL_MESSAGE = _l("Remove the control characters (invisible characters) from this field.")
+
+
+def _leaf_fields(form):
+    """Every field, inside field lists and sub-forms too."""
+    for field in form:
+        if isinstance(field, FieldList):
+            for entry in field.entries:
+                yield from _leaf_fields(entry.form) if isinstance(entry, FormField) else [entry]
+        elif isinstance(field, FormField):
+            yield from _leaf_fields(field.form)
+        else:
+            yield field
+
+
+def _has_control(field) -> bool:
+    one_line = not isinstance(field, TextAreaField)
+    return any(
+        isinstance(raw, str) and has_control_characters(raw, one_line=one_line)
+        for raw in field.raw_data or ()
+    )
 
 
 def options(pairs, blank: bool = False) -> list[SelectChoice]:

@@ -8,6 +8,7 @@ from flask_login import current_user
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.domains import audit_label
 from clinic.htmx import render
+from clinic.inputs import arg_page
 from clinic.models import ADMIN, AuditEvent, Organisation, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -54,7 +55,7 @@ def audit_log():
         "object_type": request.args.get("object_type", ""),
         "user_email": request.args.get("user_email", ""),
     }
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = arg_page()
     events = list(AuditEvent.search(current_user, **filters).paginate(page, PAGE_SIZE + 1))
     return render(
         "admin/audit.html",

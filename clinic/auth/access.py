@@ -7,6 +7,7 @@ from flask import abort, request
 from flask_login import current_user, login_required
 from peewee import ModelSelect
 
+from clinic.inputs import CONTROL, parse_id
 from clinic.models import AuditEvent
 
 
@@ -39,8 +40,9 @@ def get_visible_or_404(visible: ModelSelect, object_id, object_type: str):
     404 rather than 403, so another organisation's records are never confirmed to exist.
     """
     model = visible.model
-    found = visible.where(model.id == object_id).first() if str(object_id).isdigit() else None
+    parsed = parse_id(object_id)
+    found = visible.where(model.id == parsed).first() if parsed else None
     if found is None:
-        audit("access_denied", object_type, object_id)
+        audit("access_denied", object_type, parsed or CONTROL.sub("?", str(object_id))[:40])
         abort(404)
     return found

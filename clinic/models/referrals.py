@@ -318,16 +318,19 @@ class Referral(Stateful, BaseModel):
         return query.order_by(overdue, priority, fn.COALESCE(cls.submitted_at, cls.created_at))
 
     @classmethod
-    def listing(cls, user: User, state="", priority="", service="", org="", needs=False):
+    def listing(
+        cls, user: User, state="", priority="", service: int | None = None,
+        org: int | None = None, needs=False,
+    ):  # fmt: skip
         query = cls.joined(cls.visible_to(user))
         if state:
             query = query.where(cls.state == state)
         if priority:
             query = query.where(cls.priority == priority)
-        if str(service).isdigit():
-            query = query.where(cls.service == int(service))
-        if str(org).isdigit():
-            query = query.where((cls.from_org == int(org)) | (cls.to_org == int(org)))
+        if service:
+            query = query.where(cls.service == service)
+        if org:
+            query = query.where((cls.from_org == org) | (cls.to_org == org))
         if needs:  # the same rows the navigation count counts
             query = query.where(cls.owner == user.organisation_id, cls.state != DRAFT)
         return cls.worklist_order(query)

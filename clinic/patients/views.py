@@ -12,6 +12,7 @@ from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import consent_withdrawn
 from clinic.htmx import not_modified, render, wants_fragment
+from clinic.inputs import arg_id
 from clinic.models import (
     DOCTOR,
     NURSE,
@@ -257,13 +258,13 @@ def move_visit(visit_id: int, slug: str):
     visible = Visit.select().where(Visit.clinic == _clinic_id())
     visit = get_visible_or_404(visible, visit_id, "visit")
     chosen = visit.workflow.by_slug(slug)
-    seen = request.form.get("version", "")
-    if chosen is None or not seen.isdigit():
+    seen = arg_id("version")
+    if chosen is None or seen is None:
         abort(400)
-    if int(seen) == visit.version and chosen not in visit.moves_for(current_user):
+    if seen == visit.version and chosen not in visit.moves_for(current_user):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
     try:
-        visit.move(current_user._get_current_object(), chosen.name, int(seen))
+        visit.move(current_user._get_current_object(), chosen.name, seen)
     except TransitionError as error:
         flash(error.message, "warning")
     if wants_fragment():

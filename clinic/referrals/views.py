@@ -10,6 +10,7 @@ from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
 from clinic.htmx import not_modified, render, trigger, wants_fragment
+from clinic.inputs import arg_id, arg_page
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -90,8 +91,8 @@ def _filters() -> dict:
     return {
         "state": args.get("state", "") if args.get("state") in STATES else "",
         "priority": args.get("priority", "") if args.get("priority") in PRIORITIES else "",
-        "service": args.get("service", ""),
-        "org": args.get("org", ""),
+        "service": arg_id("service"),
+        "org": arg_id("org"),
         "needs": args.get("needs", "") == "1",
     }
 
@@ -107,7 +108,7 @@ def index():
     organisation = current_user.organisation
     hub = organisation.is_hub
     audit("list", "referral", None, "inbox" if hub else "outbox")
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = arg_page()
     rows = list(query.limit(LIST_SIZE + 1).offset((page - 1) * LIST_SIZE))
     return render(
         "referrals/index.html",
@@ -237,7 +238,7 @@ def consent():
         formdata=None, hubs=list(current_user.organisation.hubs()),
         consent=Referral.active_consent(patient),
     )  # fmt: skip
-    form.service.data = request.args.get("service", type=int)
+    form.service.data = arg_id("service")
     return render(
         "referrals/_consent.html", "referrals/_consent.html",
         form=form, patient=patient, consent=form.consent,
