@@ -26,7 +26,8 @@ class Domain:
     - `nav_template`: its link in the navigation; it gets its count as `count`.
     - `nav_count(user)`: a query of what waits on the user (counted for the badge), or None.
     - `today(user)`: its worklist for Today as template context ({} when nothing waits), shown
-      by `today_template`.
+      by `today_template`; `today_patients(context)`: the ids of the patients it shows there
+      (Today writes them in its one audit row).
     - `hub_patient_ids(user)`: a query of patient ids a hub user may see through this domain's
       records (need to know), or None.
     - `audit_labels`: {(object type or None, action code): label} for the audit log.
@@ -39,6 +40,7 @@ class Domain:
     nav_count: Callable | None = None
     today: Callable | None = None
     today_template: str | None = None
+    today_patients: Callable | None = None
     hub_patient_ids: Callable | None = None
     audit_labels: dict = field(default_factory=dict)
     consent_withdrawn: Callable | None = None
@@ -73,13 +75,15 @@ def nav_version() -> str:
     return ".".join(f"{name}{count}" for name, count in nav_counts().items())
 
 
-def today_sections(user) -> list[tuple[str, dict]]:
-    """(template, context) of each domain with something on Today for this user."""
+def today_sections(user) -> list[tuple[str, dict, list[int]]]:
+    """(template, context, ids of the patients shown) of each domain with something on Today
+    for this user."""
     sections = []
     for domain in registered():
         context = domain.today(user) if domain.today else {}
         if context:
-            sections.append((domain.today_template, context))
+            shown = list(domain.today_patients(context)) if domain.today_patients else []
+            sections.append((domain.today_template, context, shown))
     return sections
 
 

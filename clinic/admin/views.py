@@ -18,6 +18,7 @@ PAGE_SIZE = 50
 ACTION_LABELS = {
     "access_denied": _l("Access denied (not theirs to see)"),
     "forbidden": _l("Page refused (role)"),
+    "rate_limited": _l("Refused: too many attempts"),
     "login": _l("Logged in"),
     "login_failed": _l("Login failed"),
     "logout": _l("Logged out"),

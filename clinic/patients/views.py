@@ -236,7 +236,15 @@ def queue():
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
     if response := not_modified(Visit.queue_version(_clinic_id(), clinic_today())):
         return response
-    return render("patients/queue.html", "patients/_queue.html", **queue_context())
+    return _queue("patients/queue.html")
+
+
+def _queue(page: str):
+    """The queue (page or fragment), its read audited with the patients it shows."""
+    context = queue_context()
+    shown = ",".join(str(visit.patient_id) for visit in context["visits"])
+    audit("list", "patient", None, f"queue: {shown}")
+    return render(page, "patients/_queue.html", **context)
 
 
 @bp.route("/<int:patient_id>/check-in", methods=["POST"])
@@ -268,5 +276,5 @@ def move_visit(visit_id: int, slug: str):
     except TransitionError as error:
         flash(error.message, "warning")
     if wants_fragment():
-        return render("patients/_queue.html", "patients/_queue.html", **queue_context())
+        return _queue("patients/_queue.html")
     return redirect(url_for("patients.queue"), code=303)

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
             nav_count=nav_count,
             today=today_section,
             today_template="referrals/_today.html",
+            today_patients=lambda context: [r.patient_id for r in context["waiting_referrals"]],
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
             consent_withdrawn=Referral.stop_all_for_consent,

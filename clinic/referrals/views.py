@@ -107,9 +107,10 @@ def index():
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
-    audit("list", "referral", None, "inbox" if hub else "outbox")
     page = arg_page()
     rows = list(query.limit(LIST_SIZE + 1).offset((page - 1) * LIST_SIZE))
+    shown = ",".join(str(r.id) for r in rows[:LIST_SIZE])
+    audit("list", "referral", None, f"{'inbox' if hub else 'outbox'}: {shown}")
     return render(
         "referrals/index.html",
         "referrals/_rows.html",
@@ -167,6 +168,7 @@ def edit(referral_id: int):
     hubs = list(current_user.organisation.hubs())
     form = forms.ReferralForm(obj=referral, hubs=hubs, consent=consent)
     if request.method == "GET":
+        audit("view", "referral", referral.id, "edit form")
         form.service.data = referral.service_id
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
