@@ -5,7 +5,7 @@ import datetime as dt
 from flask_babel import get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import FieldList, FormField, TextAreaField
+from wtforms import FieldList, FormField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
@@ -92,3 +92,15 @@ def upcoming(form, field) -> None:
         raise ValidationError(_l("This is in the past."))
     if value > latest:
         raise ValidationError(_l("At most two years ahead."))
+
+
+class SearchForm(Form):
+    """A search box. Sent in a POST body, never in the URL: what is typed (an HKID, a phone)
+    stays out of access logs and the shared PC's history."""
+
+    q = StringField(validators=[at_most(60)], filters=[lambda v: (v or "").strip()])
+
+    @property
+    def terms(self) -> str:
+        """What was typed, when the form was posted and valid ("" otherwise)."""
+        return self.q.data if self.validate_on_submit() else ""

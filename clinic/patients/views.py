@@ -11,6 +11,7 @@ from peewee import IntegrityError
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import consent_withdrawn
+from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
 from clinic.inputs import arg_id
 from clinic.models import (
@@ -41,10 +42,10 @@ def _clinic_id() -> int:
 
 
 # Search -----
-@bp.route("/")
+@bp.route("/", methods=["GET", "POST"])
 @roles_required(*CLINIC_STAFF)
 def index():
-    query = request.args.get("q", "").strip()
+    query = SearchForm().terms
     results = Patient.search(_clinic_id(), query) if query else []
     if query:
         # Who looked whom up: the ids shown, never the typed text (it may be a name or number).

@@ -9,6 +9,7 @@ from flask_login import current_user
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
+from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
 from clinic.inputs import arg_id, arg_page
 from clinic.models import (
@@ -253,7 +254,7 @@ def _clinic_patients():
 
 
 def _choose_patient():
-    query = request.args.get("q", "").strip()[:60]
+    query = SearchForm().terms
     if query:
         patients = Patient.search(current_user.organisation_id, query)
     else:
