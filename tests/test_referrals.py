@@ -534,3 +534,16 @@ def test_an_out_of_range_stored_date_does_not_break_shared_lists(login, patient)
         assert response.status_code == 200, url
         assert "9999-12-31 23:59 UTC" in response.get_data(as_text=True), url
     assert login("doctor@jinzhou.demo").get("/referrals/").status_code == 200
+
+
+def test_withdrawing_the_consent_naming_a_clinic_ends_its_access(login, specialist, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    specialist.post(f"/referrals/{source.id}/down", data=down_form(huangge, consent_given="y"))
+    down = Referral.get(Referral.parent == source)
+    other_clinic = login("doctor@huangge.demo")
+    assert other_clinic.get(f"/referrals/{down.id}").status_code == 200
+    login("nurse@jinzhou.demo").post(f"/patients/{patient.id}/consents/{down.consent_id}/withdraw")
+    assert other_clinic.get(f"/referrals/{down.id}").status_code == 404
+    assert login("doctor@jinzhou.demo").get(f"/patients/{patient.id}").status_code == 200

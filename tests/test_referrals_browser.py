@@ -6,7 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from clinic.models import IdentityDocument, Organisation, Patient
+from clinic.db import utcnow
+from clinic.models import IdentityDocument, Organisation, Patient, User
 from clinic.models.referrals import Referral
 
 pytestmark = pytest.mark.browser
@@ -114,6 +115,8 @@ def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient
         reason="Palpitations",
     )  # fmt: skip
     source.submit(_doctor())
+    coordinator = User.get(User.email == "coordinator@hub.demo")
+    source.accept(coordinator, utcnow() + dt.timedelta(days=1), "Room 1")
     clinic = new_page(OTHER_DOCTOR)
     clinic.goto("/referrals/")
     mark(clinic)
@@ -122,6 +125,7 @@ def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient
     specialist.goto(f"/referrals/{source.id}/down")
     specialist.get_by_label("Clinic", exact=True).select_option(label=demo_data.CLINIC_B)
     specialist.get_by_label("Reason for referral").fill("Community follow-up of AF")
+    specialist.get_by_label("The patient consents to their record being shared").check()
     specialist.get_by_role("button", name="Send down-referral").click()
     specialist.wait_for_url(re.compile(r"/referrals/\d+$"))
     down_id = int(specialist.url.rsplit("/", 1)[1])

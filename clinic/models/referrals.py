@@ -281,10 +281,12 @@ class Referral(Stateful, BaseModel):
 
     @classmethod
     def consent_holds(cls):
-        """SQL: the referral needs no consent, or the consent it relies on is not withdrawn."""
+        """SQL: the consent the referral relies on (a cross-border service's, or the one naming
+        the clinic of a down-referral) is not withdrawn; or it relies on none."""
         cross_border = HubService.select(HubService.id).where(HubService.cross_border)
         valid = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null())
-        return cls.service.is_null() | cls.service.not_in(cross_border) | cls.consent.in_(valid)
+        needs_none = cls.service.is_null() | cls.service.not_in(cross_border)
+        return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
     def joined(cls, query):
