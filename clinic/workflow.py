@@ -38,8 +38,12 @@ def open_or_closed_within(is_open, closed_at, days: int | None = None):
     """Need to know, as SQL: the record is open, or was closed (`closed_at`) less than the
     access window ago (config HUB_ACCESS_DAYS_AFTER_CLOSE). Every record that carries a
     patient's data grants parties other than the patient's own clinic access only under it."""
-    days = access_window_days() if days is None else days
-    return is_open | (closed_at >= utcnow() - dt.timedelta(days=days))
+    return is_open | (closed_at >= window_start(days))
+
+
+def window_start(days: int | None = None) -> dt.datetime:
+    """A record closed before this moment is out of the access window."""
+    return utcnow() - dt.timedelta(days=access_window_days() if days is None else days)
 
 
 class TransitionError(Exception):

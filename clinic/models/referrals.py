@@ -48,6 +48,7 @@ from clinic.workflow import (
     TransitionError,
     Workflow,
     open_or_closed_within,
+    window_start,
 )
 
 __all__ = [
@@ -270,14 +271,18 @@ class Referral(Stateful, BaseModel):
     @classmethod
     def access_window(cls):
         """Open or closed less than the window ago; a down-referral the hub cancelled grants
-        no more time than the referral it came from (cancelling cannot extend access)."""
+        no more time than the referral it came from, or (written without one) than its own
+        writing: cancelling cannot extend access."""
         source = Referral.alias()
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
         source_in_window = source.select(source.id).where(
             open_or_closed_within(cls.open_condition(source), source.updated_at)
         )
         window = open_or_closed_within(cls.open_condition(), cls.updated_at)
-        return (~cancelled_down & window) | (cancelled_down & cls.parent.in_(source_in_window))
+        cancelled_window = cls.parent.in_(source_in_window) | (
+            cls.parent.is_null() & (cls.created_at >= window_start())
+        )
+        return (~cancelled_down & window) | (cancelled_down & cancelled_window)
 
     @classmethod
     def consent_holds(cls):
