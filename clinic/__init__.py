@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: config → db → babel → security → htmx → blueprints."""
+    """Build the app: config → inputs → db → babel → security → htmx → blueprints."""
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
@@ -24,11 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key(Path(app.instance_path))
 
-    from clinic import assets, cli, db, errors, forms, htmx, i18n, security
+    from clinic import assets, cli, db, errors, forms, htmx, i18n, inputs, security
 
     if proxies := app.config.get("TRUSTED_PROXIES"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
+    inputs.init_app(app)
     db.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

@@ -4,6 +4,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from clinic.auth.passwords import password_problem
 from clinic.db import db
 from clinic.models import HUB, ORGANISATION_KINDS, ROLES, ROLES_BY_KIND, Organisation, User
 
@@ -60,8 +61,8 @@ def create_user_command(email: str, org_name: str, role: str, name: str | None, 
     organisation = _organisation(org_name)
     if role not in ROLES_BY_KIND[organisation.kind]:
         raise click.ClickException(f"A {organisation.kind} has no {role!r} role.")
-    if len(password) < 10:
-        raise click.ClickException("Use a password of at least 10 characters.")
+    if problem := password_problem(password, email):
+        raise click.ClickException(str(problem))
     if User.get_or_none(User.email == email.strip().lower()):
         raise click.ClickException(f"{email!r} exists already.")
     User.create_with_password(

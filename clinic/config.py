@@ -19,6 +19,9 @@ def from_environment(instance_path: Path) -> dict:
     """Settings read from the environment (see README, "Configuration")."""
     redis_url = os.environ.get("REDIS_URL")
     settings = {"SECRET_KEY": os.environ["SECRET_KEY"]} if os.environ.get("SECRET_KEY") else {}
+    if os.environ.get("SECURE_COOKIES", "") == "1":
+        # Sent over HTTPS only, for this host only, for every path: no sibling host can set it.
+        settings |= {"SESSION_COOKIE_NAME": "__Host-clinic_session", "SESSION_COOKIE_PATH": "/"}
     return settings | {
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance_path / 'clinic.db'}"),
         "CLINIC_TIMEZONE": os.environ.get("CLINIC_TIMEZONE", "Asia/Hong_Kong"),

@@ -23,6 +23,9 @@ SQLITE_PRAGMAS = {
 }
 
 
+AHEAD = dt.timedelta(days=2 * 365 + 1)  # the furthest ahead an appointment or due date may lie
+
+
 def utcnow() -> dt.datetime:
     """Now in UTC, naive: every stored time is UTC and shown in the organisation's zone."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

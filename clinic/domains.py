@@ -26,12 +26,15 @@ class Domain:
     - `nav_template`: its link in the navigation; it gets its count as `count`.
     - `nav_count(user)`: a query of what waits on the user (counted for the badge), or None.
     - `today(user)`: its worklist for Today as template context ({} when nothing waits), shown
-      by `today_template`.
+      by `today_template`; `today_patients(context)`: the ids of the patients it shows there
+      (Today writes them in its one audit row).
     - `hub_patient_ids(user)`: a query of patient ids a hub user may see through this domain's
       records (need to know), or None.
     - `patient_template`: its section on the patient page (given `patient`); a section that
       lists records loads them as a fragment of its own, so the page's cost stays fixed.
     - `audit_labels`: {(object type or None, action code): label} for the audit log.
+    - `consent_withdrawn(user, consent)`: stops this domain's records that relied on the
+      consent; returns them.
     """
 
     name: str
@@ -39,9 +42,11 @@ class Domain:
     nav_count: Callable | None = None
     today: Callable | None = None
     today_template: str | None = None
+    today_patients: Callable | None = None
     hub_patient_ids: Callable | None = None
     patient_template: str | None = None
     audit_labels: dict = field(default_factory=dict)
+    consent_withdrawn: Callable | None = None
 
 
 def register(app: Flask, domain: Domain) -> None:
@@ -73,13 +78,15 @@ def nav_version() -> str:
     return ".".join(f"{name}{count}" for name, count in nav_counts().items())
 
 
-def today_sections(user) -> list[tuple[str, dict]]:
-    """(template, context) of each domain with something on Today for this user."""
+def today_sections(user) -> list[tuple[str, dict, list[int]]]:
+    """(template, context, ids of the patients shown) of each domain with something on Today
+    for this user."""
     sections = []
     for domain in registered():
         context = domain.today(user) if domain.today else {}
         if context:
-            sections.append((domain.today_template, context))
+            shown = list(domain.today_patients(context)) if domain.today_patients else []
+            sections.append((domain.today_template, context, shown))
     return sections
 
 
@@ -96,6 +103,15 @@ def hub_visibility(patient_id_field, user):
         if ids is not None:
             conditions.append(patient_id_field.in_(ids))
     return functools.reduce(operator.or_, conditions) if conditions else SQL("1 = 0")
+
+
+def consent_withdrawn(user, consent) -> list:
+    """Every domain stops what relied on a consent just withdrawn (in the same transaction)."""
+    stopped = []
+    for domain in registered():
+        if domain.consent_withdrawn:
+            stopped += domain.consent_withdrawn(user, consent)
+    return stopped
 
 
 def audit_label(action: str, object_type: str | None = None) -> str:

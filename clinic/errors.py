@@ -1,9 +1,10 @@
 """Friendly, translated error pages; htmx requests get the message as a toast instead."""
 
-from flask import Flask, flash
+from flask import Flask, flash, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
+from clinic.auth.access import audit
 from clinic.htmx import render, wants_fragment
 
 MESSAGES = {
@@ -27,6 +28,8 @@ MESSAGES = {
 def _handle(error: HTTPException):
     """Every HTTP error, including the 500 Flask raises for an unhandled exception."""
     code = error.code if error.code in MESSAGES else 500
+    if code == 429:  # a refusal like any other: on the record
+        audit("rate_limited", "page", request.path)
     title, message = MESSAGES[code]
     if wants_fragment():
         flash(message, "error")

@@ -1,15 +1,19 @@
 """The base form: WTForms' own messages looked up in our catalogues, not WTForms' zh ones."""
 
+import datetime as dt
 import secrets
 
 from flask import Flask
-from flask_babel import get_translations
+from flask_babel import get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import HiddenField
+from wtforms import FieldList, FormField, HiddenField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
+from wtforms.validators import Length, ValidationError
+
+from clinic.db import AHEAD
+from clinic.inputs import has_control_characters
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
@@ -22,9 +26,21 @@ WTFORMS_MESSAGES = (
 
 
 class Form(FlaskForm):
+    """Every form refuses control characters (NUL breaks PostgreSQL text; none belongs in a
+    name or a note) before any other check runs, so no query ever sees them."""
+
     class Meta:
         def get_translations(self, form):
             return get_translations()
+
+    def validate(self, extra_validators=None) -> bool:
+        tainted = [field for field in _leaf_fields(self) if _has_control(field)]
+        if not tainted:
+            return super().validate(extra_validators)
+        for field in _leaf_fields(self):
+            field.errors = [CONTROL_MESSAGE] if field in tainted else []
+        self._errors = None
+        return False
 
     def move_data(self) -> dict:
         """The fields as keyword arguments of the model method the form feeds."""
@@ -59,6 +75,29 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["once_key"] = once_key
 
 
+CONTROL_MESSAGE = _l("Remove the control characters (invisible characters) from this field.")
+
+
+def _leaf_fields(form):
+    """Every field, inside field lists and sub-forms too."""
+    for field in form:
+        if isinstance(field, FieldList):
+            for entry in field.entries:
+                yield from _leaf_fields(entry.form) if isinstance(entry, FormField) else [entry]
+        elif isinstance(field, FormField):
+            yield from _leaf_fields(field.form)
+        else:
+            yield field
+
+
+def _has_control(field) -> bool:
+    one_line = not isinstance(field, TextAreaField)
+    return any(
+        isinstance(raw, str) and has_control_characters(raw, one_line=one_line)
+        for raw in field.raw_data or ()
+    )
+
+
 def options(pairs, blank: bool = False) -> list[SelectChoice]:
     """Options for a select or radio field from (value, label) pairs; blank adds "—" first."""
     leading = [SelectChoice("", "—")] if blank else []
@@ -68,3 +107,31 @@ def options(pairs, blank: bool = False) -> list[SelectChoice]:
 def at_most(characters: int) -> Length:
     """The length limit of a text field, with its message in the user's language."""
     return Length(max=characters, message=_l("At most %(max)d characters."))
+
+
+def upcoming(form, field) -> None:
+    """Validator: a date or (local) date-time not in the past, at most two years ahead, in the
+    user's time zone; anything else is refused before it is converted or stored."""
+    value = field.data
+    if value is None:
+        return
+    now = dt.datetime.now(get_timezone()).replace(tzinfo=None, second=0, microsecond=0)
+    earliest, latest = now, now + AHEAD
+    if not isinstance(value, dt.datetime):
+        earliest, latest = earliest.date(), latest.date()
+    if value < earliest:
+        raise ValidationError(_l("This is in the past."))
+    if value > latest:
+        raise ValidationError(_l("At most two years ahead."))
+
+
+class SearchForm(Form):
+    """A search box. Sent in a POST body, never in the URL: what is typed (an HKID, a phone)
+    stays out of access logs and the shared PC's history."""
+
+    q = StringField(validators=[at_most(60)], filters=[lambda v: (v or "").strip()])
+
+    @property
+    def terms(self) -> str:
+        """What was typed, when the form was posted and valid ("" otherwise)."""
+        return self.q.data if self.validate_on_submit() else ""

@@ -1,8 +1,12 @@
 """Locale and time zone selection: the user's choice first, then the browser's, chosen by script."""
 
+import datetime as dt
+import functools
+from collections.abc import Callable
+
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
 from flask_login import current_user
 
 from clinic.db import utcnow
@@ -49,7 +53,28 @@ def html_lang(locale: str) -> str:
     return str(locale).replace("_", "-")
 
 
+def tolerant(format_function: Callable) -> Callable:
+    """A date filter that shows a stored value it cannot convert (year 9999 moved into a time
+    zone overflows) as it is, in UTC, instead of failing the whole page."""
+
+    @functools.wraps(format_function)
+    def render(value, *args, **kwargs):
+        try:
+            return format_function(value, *args, **kwargs)
+        except (OverflowError, ValueError):
+            if isinstance(value, dt.datetime):
+                return value.isoformat(sep=" ", timespec="minutes") + " UTC"
+            return value.isoformat()
+
+    return render
+
+
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters.update(
+        datetimeformat=tolerant(format_datetime),
+        dateformat=tolerant(format_date),
+        timeformat=tolerant(format_time),
+    )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale)
     app.jinja_env.filters["html_lang"] = html_lang

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flask import current_app, has_app_context
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from peewee import JOIN
@@ -26,6 +27,23 @@ from clinic.db import utcnow, write_transaction
 
 if TYPE_CHECKING:  # the models import this module: no import of them at load time
     from clinic.models.core import TimelineEvent, User
+
+
+def access_window_days() -> int:
+    """How long parties other than the patient's own clinic keep access after a record closes."""
+    return current_app.config["HUB_ACCESS_DAYS_AFTER_CLOSE"] if has_app_context() else 30
+
+
+def open_or_closed_within(is_open, closed_at, days: int | None = None):
+    """Need to know, as SQL: the record is open, or was closed (`closed_at`) less than the
+    access window ago (config HUB_ACCESS_DAYS_AFTER_CLOSE). Every record that carries a
+    patient's data grants parties other than the patient's own clinic access only under it."""
+    return is_open | (closed_at >= window_start(days))
+
+
+def window_start(days: int | None = None) -> dt.datetime:
+    """A record closed before this moment is out of the access window."""
+    return utcnow() - dt.timedelta(days=access_window_days() if days is None else days)
 
 
 class TransitionError(Exception):
@@ -101,6 +119,16 @@ class Stateful:
     timeline_model: type[TimelineEvent]
     audit_type: str
     workflow: Workflow
+
+    @classmethod
+    def open_condition(cls):
+        """SQL: the record is in an open state of its workflow."""
+        return cls.state.in_(cls.workflow.open_states)
+
+    @classmethod
+    def access_window(cls):
+        """SQL: open, or closed (last moved) less than the access window ago."""
+        return open_or_closed_within(cls.open_condition(), cls.updated_at)
 
     @property
     def state_label(self) -> str:

@@ -204,6 +204,17 @@ def user(email: str) -> User:
     return User.get(User.email == email)
 
 
+def past_access_window(app, extra_days: int = 1):
+    """The clock moved past HUB_ACCESS_DAYS_AFTER_CLOSE (a context manager): every `utcnow()`
+    in the app, and so every stored time it compares, is that much later; rows are not edited."""
+    import datetime as dt
+
+    import time_machine
+
+    days = app.config["HUB_ACCESS_DAYS_AFTER_CLOSE"] + extra_days
+    return time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=days), tick=True)
+
+
 @pytest.fixture
 def live_server(app):
     """The app served over HTTP on a free local port, in a thread, for the browser tests."""

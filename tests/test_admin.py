@@ -1,8 +1,9 @@
 """Administration: the audit log reads in the administrator's language; users can be stopped."""
 
-from clinic.models import AuditEvent
+from clinic import demo
+from clinic.models import ADMIN, CLINIC, DOCTOR, HUB, AuditEvent, Organisation, User
 
-from conftest import user
+from conftest import log_in, user
 
 
 def test_audit_actions_are_shown_in_the_readers_language(admin):
@@ -27,3 +28,46 @@ def test_only_administrators_reach_administration(doctor, coordinator):
     for client in (doctor, coordinator):
         assert client.get("/admin/audit").status_code == 403
         assert client.get("/admin/users").status_code == 403
+
+
+def make_admin(app, email, organisation):
+    with app.app_context():
+        User.create_with_password(
+            "admin-pw-for-tests", email=email, name="Admin", role=ADMIN, organisation=organisation
+        )
+    return log_in(app.test_client(), email, "admin-pw-for-tests")
+
+
+def test_a_clinic_admin_governs_only_their_clinic_and_sees_no_patients(app, login, make_patient):
+    patient = make_patient()
+    login("coordinator@hub.demo")  # an event of the hub in the audit log
+    clinic_admin = make_admin(app, "admin@jinzhou.demo", Organisation.by_name(demo.CLINIC_A))
+    people = clinic_admin.get("/admin/users").get_data(as_text=True)
+    assert "nurse@jinzhou.demo" in people
+    assert "doctor@huangge.demo" not in people and "admin@hub.demo" not in people
+    hub_admin = user("admin@hub.demo")
+    refused = clinic_admin.post(f"/admin/users/{hub_admin.id}/active", data={"active": "0"})
+    assert refused.status_code == 404
+    assert User.get_by_id(hub_admin.id).active
+    log = clinic_admin.get("/admin/audit").get_data(as_text=True)
+    assert "Logged in" in log  # their own login
+    assert "HO Siu Fong" not in log
+    assert clinic_admin.get(f"/patients/{patient.id}").status_code == 404
+
+
+def test_a_hub_admin_governs_the_alliance_and_no_other(app, admin):
+    other_hub = Organisation.create(name="Other Hub Hospital", kind=HUB)
+    other_clinic = Organisation.create(name="Other Clinic", kind=CLINIC)
+    other_clinic.link_hub(other_hub)
+    with app.app_context():
+        outsider = User.create_with_password(
+            "outsider-pw-2026", email="doctor@other.demo", name="Outsider", role=DOCTOR,
+            organisation=other_clinic,
+        )  # fmt: skip
+    people = admin.get("/admin/users").get_data(as_text=True)
+    assert "doctor@huangge.demo" in people and "nurse@jinzhou.demo" in people
+    assert "doctor@other.demo" not in people
+    assert admin.post(f"/admin/users/{outsider.id}/active", data={"active": "0"}).status_code == 404
+    huangge = user("doctor@huangge.demo")
+    assert admin.post(f"/admin/users/{huangge.id}/active", data={"active": "0"}).status_code == 303
+    assert not User.get_by_id(huangge.id).active

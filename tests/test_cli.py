@@ -49,7 +49,25 @@ def test_cli_refuses_bad_input_clearly(app, runner):
     result = runner.invoke(args=["create-org", "C", "--kind", "clinic", "--hub", "Nowhere"])
     assert "No organisation named 'Nowhere'" in result.output
     assert "has no 'nurse' role" in create_user("nurse", "long-enough-pw")
-    assert "at least 10 characters" in create_user("coordinator", "short")
+    assert "at least 12 characters" in create_user("coordinator", "short")
+
+
+def test_create_user_refuses_weak_passwords(app, runner):
+    runner.invoke(args=["create-org", "Hub", "--kind", "hub"])
+    for password, message in (
+        ("password1234", "too common"),
+        ("qwertyuiop123", "too common"),
+        ("aaaaaaaaaaaaaaa", "different characters"),
+        ("abababababababab", "different characters"),
+        ("nurse.chan@hub.example", "e-mail"),
+        ("nurse.chan2026!", "e-mail"),
+        ("eleven-char", "at least 12"),
+    ):
+        arguments = ["create-user", "nurse.chan@hub.example", "--org", "Hub", "--role",
+                     "coordinator", "--password", password]  # fmt: skip
+        result = runner.invoke(args=arguments)
+        assert result.exit_code != 0 and message in result.output, password
+    assert User.select().where(User.email == "nurse.chan@hub.example").count() == 0
 
 
 def test_demo_loads_once_and_prints_the_accounts(app, runner):

@@ -252,7 +252,7 @@ def test_same_name_with_another_birthday_is_no_duplicate(nurse, make_patient):
 
 # Search -----------------------------------------------------------------------------------------
 def search(client, query: str):
-    return client.get("/patients/", query_string={"q": query}, headers={"HX-Request": "true"})
+    return client.post("/patients/", data={"q": query}, headers={"HX-Request": "true"})
 
 
 @pytest.fixture
@@ -298,7 +298,7 @@ def test_search_by_macao_phone_and_nothing_found(nurse, registered):
 def test_search_page_without_javascript_and_fragment_budget(nurse, registered, make_patient):
     for n in range(25):
         make_patient(chinese_name=f"鍾{n}", english_name=f"CHUNG, Number {n}")
-    page = nurse.get("/patients/?q=chung")
+    page = nurse.post("/patients/", data={"q": "chung"})
     assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
     fragment = search(nurse, "chung")
     assert fragment.get_data(as_text=True).count("/check-in") == 20
@@ -422,3 +422,17 @@ def test_registering_with_two_documents_builds_the_search_keys_once(nurse, count
     patient = Patient.get(Patient.english_name == "CHAN, Mei Ling")
     assert [p.id for p in Patient.search(patient.clinic_id, "K1234567")] == [patient.id]
     assert [p.id for p in Patient.search(patient.clinic_id, "E364912")] == [patient.id]
+
+
+def test_search_terms_travel_in_the_body_never_in_the_url(nurse, registered):
+    page = nurse.get("/patients/").get_data(as_text=True)
+    assert 'method="post"' in page and "hx-post=" in page and 'hx-get="/patients/' not in page
+    assert "鍾大衛" in search(nurse, "E364912").get_data(as_text=True)
+    assert "鍾大衛" not in nurse.get("/patients/?q=E364912").get_data(as_text=True)
+
+
+def test_choosing_a_patient_for_a_referral_searches_by_post(doctor, registered):
+    chooser = doctor.get("/referrals/new").get_data(as_text=True)
+    assert 'method="post"' in chooser
+    found = doctor.post("/referrals/new", data={"q": "E364912"}).get_data(as_text=True)
+    assert "鍾大衛" in found

@@ -8,11 +8,12 @@ import pytest
 
 from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
-from clinic.models.referrals import HubService, Referral, ReferralEvent
+from clinic.models.referrals import HubService, Referral, ReferralEvent, Refused
 
-from conftest import user
+from conftest import past_access_window, user
 
 HUB = "Nansha Hub Hospital"
+SOON = dt.date.today() + dt.timedelta(days=30)  # an appointment day a form accepts
 HX = {"HX-Request": "true"}
 
 
@@ -48,7 +49,8 @@ def referral_form(**fields):
 def submitted(patient, **fields):
     doctor = user("doctor@jinzhou.demo")
     r = Referral.create_draft(
-        doctor, patient, to_org=Organisation.by_name(HUB), service=service(),
+        doctor, patient, to_org=Organisation.by_name(HUB),
+        service=fields.pop("service", None) or service(),
         priority=fields.pop("priority", "urgent"), reason="Chest pain", **fields,
     )  # fmt: skip
     r.submit(doctor)
@@ -129,7 +131,7 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert "<html" not in body and 'name="appointment_at"' in body
     response = coordinator.post(
         f"/referrals/{r.id}/accept",
-        data={"appointment_at": "2026-12-01T09:30", "appointment_place": "3/F"},
+        data={"appointment_at": f"{SOON}T09:30", "appointment_place": "3/F"},
         headers=HX,
     )
     assert response.status_code == 200
@@ -140,7 +142,7 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert events["flash"][0]["message"] == "Referral accepted."
     stored = Referral.get_by_id(r.id)
     # 09:30 in Hong Kong is 01:30 UTC.
-    assert stored.appointment_at == dt.datetime(2026, 12, 1, 1, 30)
+    assert stored.appointment_at == dt.datetime.combine(SOON, dt.time(1, 30))
 
 
 def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordinator, patient):
@@ -175,7 +177,7 @@ def test_ask_answer_accept_back_referral_acknowledge_through_the_pages(
     outbox = doctor.get("/referrals/?needs=1").get_data(as_text=True)
     assert "Latest ECG?" in outbox and "Information requested" in outbox
     assert doctor.post(f"/referrals/{r.id}/answer", data={"answer": "ST depression"}).status_code
-    accept = {"appointment_at": "2026-12-01T09:30", "appointment_place": "Cardiology 3/F"}
+    accept = {"appointment_at": f"{SOON}T09:30", "appointment_place": "Cardiology 3/F"}
     coordinator.post(f"/referrals/{r.id}/accept", data=accept)
     specialist.post(
         f"/referrals/{r.id}/back-referral",
@@ -278,8 +280,11 @@ def test_down_referral_from_the_hub_is_accepted_by_a_clinic(
     huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
     response = specialist.post(
         f"/referrals/{r.id}/down",
-        data={"clinic": huangge.id, "priority": "routine", "reason": "Community follow-up"},
-    )
+        data={
+            "clinic": huangge.id, "priority": "routine", "reason": "Community follow-up",
+            "consent_given": "y",
+        },
+    )  # fmt: skip
     assert response.status_code == 303
     down = Referral.get(Referral.direction == "down", Referral.patient == patient)
     outbox = other_clinic_doctor.get("/referrals/?needs=1").get_data(as_text=True)
@@ -365,3 +370,180 @@ def test_a_busy_inbox_pages_so_no_referral_is_out_of_reach(app, coordinator, pat
     assert "Previous page" in second and "Next page" not in second
     shown = {int(i) for page in (first, second) for i in re.findall(r'/referrals/(\d+)"', page)}
     assert ids <= shown
+
+
+def test_hub_access_to_every_view_of_a_closed_referral_ends_with_the_window(
+    app, login, doctor, patient
+):
+    referral = submitted(patient)
+    referral.cancel(user("doctor@jinzhou.demo"), "Not needed")
+    urls = [f"/referrals/{referral.id}{tail}" for tail in ("", "/row", "/letter", "/fhir")]
+    coordinator = login("coordinator@hub.demo")
+    assert [coordinator.get(url).status_code for url in urls] == [200] * 4
+    with past_access_window(app):
+        coordinator = login("coordinator@hub.demo")
+        denied_before = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+        assert [coordinator.get(url).status_code for url in urls] == [404] * 4
+        denied = AuditEvent.select().where(AuditEvent.action == "access_denied").count()
+        assert denied - denied_before == len(urls)
+        assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+        assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+        # The patient's own clinic keeps its referral.
+        assert login("doctor@jinzhou.demo").get(urls[0]).status_code == 200
+
+
+def down_form(clinic, **fields):
+    return {"clinic": clinic.id, "priority": "routine", "reason": "Community follow-up", **fields}
+
+
+def test_a_down_referral_comes_only_from_a_referral_the_hub_took_on(specialist, patient):
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    waiting = submitted(patient)
+    assert specialist.get(f"/referrals/{waiting.id}/down").status_code == 404
+    assert (
+        specialist.post(f"/referrals/{waiting.id}/down", data=down_form(jinzhou)).status_code == 404
+    )
+    waiting.decline(user("coordinator@hub.demo"), "Not for us")
+    assert specialist.get(f"/referrals/{waiting.id}/down").status_code == 404
+    taken = submitted(patient)
+    taken.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    assert specialist.get(f"/referrals/{taken.id}/down").status_code == 200
+    shown = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+    assert (shown.action, shown.object_id, shown.detail) == (
+        "view",
+        str(taken.id),
+        "down-referral form",
+    )
+    assert Referral.select().where(Referral.parent.is_null(False)).count() == 0
+
+
+def test_a_down_referral_to_another_clinic_needs_consent_naming_it(specialist, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    refused = specialist.post(f"/referrals/{source.id}/down", data=down_form(huangge))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "consent naming it" in page and "Community follow-up" in page
+    assert Referral.select().where(Referral.parent == source).count() == 0
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    assert (
+        specialist.post(f"/referrals/{source.id}/down", data=down_form(jinzhou)).status_code == 303
+    )
+    given = down_form(huangge, consent_given="y")
+    assert specialist.post(f"/referrals/{source.id}/down", data=given).status_code == 303
+    named = Consent.get(Consent.patient == patient, Consent.scope == "share_with_clinic")
+    assert named.organisation_id == huangge.id
+    down = Referral.get(Referral.direction == "down", Referral.to_org == huangge)
+    assert down.consent_id == named.id
+
+
+def test_a_cancelled_down_referral_does_not_extend_hub_access(app, login, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(hours=1), "Room 1")
+    source.back_referral(user("specialist@hub.demo"), br_diagnosis="Stable angina")
+    source.acknowledge(user("doctor@jinzhou.demo"))
+    jinzhou = Organisation.by_name("Jinzhou Family-Doctor Clinic")
+    with past_access_window(app, extra_days=-1):  # the last day of the hub's access
+        specialist = login("specialist@hub.demo")
+        assert (
+            specialist.post(f"/referrals/{source.id}/down", data=down_form(jinzhou)).status_code
+            == 303
+        )
+        down = Referral.get(Referral.parent == source)
+        cancel = {"reason": "Sent by mistake"}
+        assert specialist.post(f"/referrals/{down.id}/cancel", data=cancel).status_code == 303
+        assert Referral.get_by_id(down.id).state == "cancelled"
+    with past_access_window(app, extra_days=1):
+        specialist = login("specialist@hub.demo")
+        assert specialist.get(f"/patients/{patient.id}").status_code == 404
+        assert specialist.get(f"/referrals/{down.id}").status_code == 404
+        assert specialist.get(f"/referrals/{source.id}").status_code == 404
+
+
+def test_withdrawn_consent_stops_the_referral_and_the_hub(login, nurse, patient):
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(patient, service=service("crossborder"), consent=consent)
+    coordinator = login("coordinator@hub.demo")
+    assert coordinator.get(f"/referrals/{referral.id}").status_code == 200
+    response = nurse.post(f"/patients/{patient.id}/consents/{consent.id}/withdraw")
+    assert response.status_code == 303
+    stopped = Referral.get_by_id(referral.id)
+    assert stopped.state == "cancelled" and "withdrew their consent" in stopped.cancel_reason
+    page = login("doctor@jinzhou.demo").get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "withdrew their consent" in page
+    assert [e.action for e in stopped.timeline()][-1] == "stop_for_consent"
+    assert coordinator.get(f"/referrals/{referral.id}").status_code == 404
+    assert coordinator.get(f"/patients/{patient.id}").status_code == 404
+    assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+
+
+def test_no_hub_move_on_a_referral_whose_consent_was_withdrawn(doctor, patient):
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(patient, service=service("crossborder"), consent=consent)
+    consent.withdraw(user("doctor@jinzhou.demo"))  # as a second desk would, just now
+    coordinator = user("coordinator@hub.demo")
+    assert referral.moves_for(coordinator) == []
+    with pytest.raises(Refused, match="consent"):
+        referral.accept(coordinator, utcnow() + dt.timedelta(days=1), "Room 1")
+    assert Referral.get_by_id(referral.id).state == "submitted"
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("9999-12-31T23:59", "At most two years ahead."),
+        ("0001-01-01T00:00", "This is in the past."),
+        ("1900-01-01T09:00", "This is in the past."),
+    ],
+)
+def test_an_appointment_out_of_bounds_comes_back_with_the_form(
+    coordinator, patient, typed, message
+):
+    r = submitted(patient)
+    data = {"appointment_at": typed, "appointment_place": "Room 2"}
+    response = coordinator.post(f"/referrals/{r.id}/accept", data=data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page and 'value="Room 2"' in page
+    assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_a_follow_up_due_date_out_of_bounds_is_refused(specialist, patient):
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    for typed in ("9999-12-31", "2001-01-01"):
+        data = {"br_diagnosis": "Stable angina", "br_follow_up_due": typed}
+        assert specialist.post(f"/referrals/{r.id}/back-referral", data=data).status_code == 422
+    assert Referral.get_by_id(r.id).state == "accepted"
+
+
+def test_an_out_of_range_stored_date_does_not_break_shared_lists(login, patient):
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    # A row written before dates were bounded.
+    far = dt.datetime(9999, 12, 31, 23, 59)
+    Referral.update(appointment_at=far, due_by=far).where(Referral.id == r.id).execute()
+    coordinator = login("coordinator@hub.demo")
+    for url in ("/today", "/referrals/?needs=1", "/referrals/", f"/referrals/{r.id}"):
+        response = coordinator.get(url)
+        assert response.status_code == 200, url
+        assert "9999-12-31 23:59 UTC" in response.get_data(as_text=True), url
+    assert login("doctor@jinzhou.demo").get("/referrals/").status_code == 200
+
+
+def test_withdrawing_the_consent_naming_a_clinic_ends_its_access(login, specialist, patient):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    specialist.post(f"/referrals/{source.id}/down", data=down_form(huangge, consent_given="y"))
+    down = Referral.get(Referral.parent == source)
+    other_clinic = login("doctor@huangge.demo")
+    assert other_clinic.get(f"/referrals/{down.id}").status_code == 200
+    login("nurse@jinzhou.demo").post(f"/patients/{patient.id}/consents/{down.consent_id}/withdraw")
+    assert other_clinic.get(f"/referrals/{down.id}").status_code == 404
+    assert login("doctor@jinzhou.demo").get(f"/patients/{patient.id}").status_code == 200

@@ -1,11 +1,13 @@
 """Two sessions in real browsers: each side sees the other's moves without reloading the page."""
 
+import datetime as dt
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from clinic.models import IdentityDocument, Organisation, Patient
+from clinic.db import utcnow
+from clinic.models import IdentityDocument, Organisation, Patient, User
 from clinic.models.referrals import Referral
 
 pytestmark = pytest.mark.browser
@@ -73,7 +75,7 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
     # The hub sees the answer come back, and accepts inline.
     expect(row).to_contain_text("Submitted")
     row.get_by_role("link", name="Accept", exact=True).click()
-    row.get_by_label("Appointment time").fill("2026-12-01T09:30")
+    row.get_by_label("Appointment time").fill(f"{dt.date.today() + dt.timedelta(days=30)}T09:30")
     row.get_by_label("Place").fill("Cardiology clinic, 3/F")
     row.get_by_role("button", name="Accept", exact=True).click()
     expect(row).to_contain_text("Accepted")
@@ -113,6 +115,8 @@ def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient
         reason="Palpitations",
     )  # fmt: skip
     source.submit(_doctor())
+    coordinator = User.get(User.email == "coordinator@hub.demo")
+    source.accept(coordinator, utcnow() + dt.timedelta(days=1), "Room 1")
     clinic = new_page(OTHER_DOCTOR)
     clinic.goto("/referrals/")
     mark(clinic)
@@ -121,6 +125,7 @@ def test_down_referral_is_accepted_by_a_clinic(new_page, demo_data, make_patient
     specialist.goto(f"/referrals/{source.id}/down")
     specialist.get_by_label("Clinic", exact=True).select_option(label=demo_data.CLINIC_B)
     specialist.get_by_label("Reason for referral").fill("Community follow-up of AF")
+    specialist.get_by_label("The patient consents to their record being shared").check()
     specialist.get_by_role("button", name="Send down-referral").click()
     specialist.wait_for_url(re.compile(r"/referrals/\d+$"))
     down_id = int(specialist.url.rsplit("/", 1)[1])

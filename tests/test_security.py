@@ -108,3 +108,34 @@ def test_responses_are_compressed(client, encoding):
 def test_oversized_requests_are_refused(client):
     response = client.post("/login", data={"email": "x" * 600_000, "password": "y"})
     assert response.status_code == 413
+
+
+def test_secure_cookies_take_the_host_prefix(monkeypatch, app):
+    from clinic import create_app
+
+    from conftest import TEST_CONFIG, Client
+
+    monkeypatch.setenv("SECURE_COOKIES", "1")
+    secure = create_app({**TEST_CONFIG, "DATABASE_URL": app.config["DATABASE_URL"]})
+    secure.test_client_class = Client
+    response = secure.test_client().get("/login")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-clinic_session=")
+    assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+
+
+@pytest.mark.parametrize(
+    ("who", "url"),
+    [
+        ("nurse@jinzhou.demo", "/patients/new"),
+        ("doctor@jinzhou.demo", "/referrals/new?patient={patient}"),
+        ("doctor@jinzhou.demo", "/patients/{patient}"),
+    ],
+)
+def test_patient_consent_and_referral_forms_are_not_remembered(login, make_patient, who, url):
+    patient = make_patient()
+    page = login(who).get(url.format(patient=patient.id)).get_data(as_text=True)
+    forms = [tag for tag in re.findall(r"<form[^>]*>", page) if 'method="post"' in tag]
+    data_forms = [tag for tag in forms if "check-in" not in tag and "withdraw" not in tag]
+    data_forms = [tag for tag in data_forms if "logout" not in tag and "language" not in tag]
+    assert data_forms and all('autocomplete="off"' in tag for tag in data_forms), data_forms

@@ -11,7 +11,7 @@ import pytest
 
 from clinic.models import HUB, AuditEvent, Organisation, Referral, User
 
-from conftest import crawl, log_in
+from conftest import crawl, log_in, past_access_window
 
 RECORD_URL = re.compile(r"/\d+(/|$)")
 POSTS = re.compile(r'(?:<form[^>]*\saction|\shx-post)="([^"]+)"')
@@ -81,3 +81,41 @@ def test_pharmacists_do_not_see_referred_patients(login):
     referred = Referral.select().where(Referral.state != "draft").first()
     assert login("specialist@hub.demo").get(f"/patients/{referred.patient_id}").status_code == 200
     assert login("pharmacist@hub.demo").get(f"/patients/{referred.patient_id}").status_code == 404
+
+
+# How each open referral is closed by its own workflow (move, side that makes it, role).
+CLOSING_MOVES = {
+    ("up", "draft"): ("cancel", "from_org", "doctor"),
+    ("up", "submitted"): ("cancel", "from_org", "doctor"),
+    ("up", "info_requested"): ("cancel", "from_org", "doctor"),
+    ("up", "accepted"): ("no_show", "to_org", "coordinator"),
+    ("up", "completed"): ("acknowledge", "from_org", "doctor"),
+    ("down", "draft"): ("cancel", "from_org", "specialist"),
+    ("down", "submitted"): ("decline", "to_org", "doctor"),
+}
+
+
+def close_every_referral():
+    """Every open referral closed through its moves, as the people who would close it."""
+    for referral in Referral.select():
+        closing = CLOSING_MOVES.get((referral.direction, referral.state))
+        if closing is None:
+            continue
+        name, side, role = closing
+        actor = User.get(User.organisation == getattr(referral, f"{side}_id"), User.role == role)
+        reason = {"reason": "Closed for the test"} if name in ("cancel", "decline") else {}
+        getattr(referral, name)(actor, **reason)
+    assert not [r for r in Referral.select() if r.is_open]
+
+
+@pytest.mark.parametrize("role", ["coordinator", "specialist"])
+def test_hub_access_ends_everywhere_when_the_window_closes(app, login, role):
+    close_every_referral()
+    gets, posts = record_pages(login(f"{role}@hub.demo"))
+    assert any("/patients/" in url for url in gets), "the hub should see referred patients"
+    assert any(url.endswith("/fhir") for url in gets) and any("/letter" in url for url in gets)
+    with past_access_window(app):
+        hub_user = login(f"{role}@hub.demo")
+        assert_unreachable(hub_user, gets, posts)
+        inbox = hub_user.get("/referrals/").get_data(as_text=True)
+        assert not RECORD_URL.search(" ".join(re.findall(r'href="(/referrals/[^"]*)"', inbox)))

@@ -8,6 +8,7 @@ from flask_login import current_user
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.domains import audit_label
 from clinic.htmx import render
+from clinic.inputs import arg_page
 from clinic.models import ADMIN, AuditEvent, Organisation, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -17,6 +18,7 @@ PAGE_SIZE = 50
 ACTION_LABELS = {
     "access_denied": _l("Access denied (not theirs to see)"),
     "forbidden": _l("Page refused (role)"),
+    "rate_limited": _l("Refused: too many attempts"),
     "login": _l("Logged in"),
     "login_failed": _l("Login failed"),
     "logout": _l("Logged out"),
@@ -54,8 +56,8 @@ def audit_log():
         "object_type": request.args.get("object_type", ""),
         "user_email": request.args.get("user_email", ""),
     }
-    page = max(request.args.get("page", 1, type=int), 1)
-    events = list(AuditEvent.search(**filters).paginate(page, PAGE_SIZE + 1))
+    page = arg_page()
+    events = list(AuditEvent.search(current_user, **filters).paginate(page, PAGE_SIZE + 1))
     return render(
         "admin/audit.html",
         "admin/_audit_rows.html",
@@ -63,7 +65,7 @@ def audit_log():
         has_more=len(events) > PAGE_SIZE,
         page=page,
         filters=filters,
-        actions=AuditEvent.actions(),
+        actions=AuditEvent.actions(current_user),
     )
 
 
@@ -71,7 +73,10 @@ def audit_log():
 @roles_required(ADMIN)
 def users():
     people = (
-        User.select(User, Organisation).join(Organisation).order_by(Organisation.name, User.name)
+        User.governed_by(current_user)
+        .select(User, Organisation)
+        .join(Organisation)
+        .order_by(Organisation.name, User.name)
     )
     return render("admin/users.html", users=people)
 
@@ -79,7 +84,7 @@ def users():
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @roles_required(ADMIN)
 def set_active(user_id: int):
-    user = get_visible_or_404(User.select(), user_id, "user")
+    user = get_visible_or_404(User.governed_by(current_user), user_id, "user")
     if user.id == current_user.id:
         flash(_("You cannot deactivate yourself."), "error")
     elif request.form.get("active") == "1":

@@ -8,6 +8,7 @@ from flask import abort, request
 from flask_login import current_user, login_required
 from peewee import ModelSelect
 
+from clinic.inputs import CONTROL, parse_id
 from clinic.models import AuditEvent
 
 
@@ -40,7 +41,8 @@ def get_visible_or_404(visible: ModelSelect, object_id, object_type: str):
     404 rather than 403, so another organisation's records are never confirmed to exist.
     """
     model = visible.model
-    found = visible.where(model.id == object_id).first() if str(object_id).isdigit() else None
+    parsed = parse_id(object_id)
+    found = visible.where(model.id == parsed).first() if parsed else None
     if found is None:
         deny(object_type, object_id)
     return found
@@ -48,5 +50,6 @@ def get_visible_or_404(visible: ModelSelect, object_id, object_type: str):
 
 def deny(object_type: str, object_id) -> NoReturn:
     """Not found, as far as this user may know (and the attempt is audited)."""
-    audit("access_denied", object_type, object_id)
+    parsed = parse_id(object_id)
+    audit("access_denied", object_type, parsed or CONTROL.sub("?", str(object_id))[:40])
     abort(404)

@@ -22,6 +22,7 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 from clinic.auth.access import audit
 from clinic.auth.forms import LoginForm
 from clinic.htmx import render
+from clinic.inputs import has_control_characters
 from clinic.models import LANGUAGES, User, UserSession
 from clinic.security import limiter
 
@@ -70,7 +71,7 @@ def unauthorized():
 
 def safe_next(target: str | None) -> str | None:
     """Only a path on this site: never another host, never a scheme."""
-    if not target:
+    if not target or has_control_characters(target, one_line=True) or " " in target:
         return None
     parts = urlsplit(target)
     if (

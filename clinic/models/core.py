@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from peewee import (
     JOIN,
+    SQL,
     BooleanField,
     CharField,
     DateTimeField,
@@ -102,6 +103,21 @@ class Organisation(NamedInThreeScripts, BaseModel):
             .order_by(Organisation.name)
         )
 
+    @classmethod
+    def governed_by(cls, admin: "User"):
+        """The organisations this administrator governs: their own; an administrator of a hub
+        also governs the clinics of its alliance (the clinics that refer to it). Nobody else
+        governs any."""
+        if not admin.has_role(ADMIN):
+            return cls.select().where(SQL("1 = 0"))
+        own = cls.id == admin.organisation_id
+        if admin.organisation.is_hub:
+            alliance = ClinicHub.select(ClinicHub.clinic).where(
+                ClinicHub.hub == admin.organisation_id
+            )
+            return cls.select().where(own | cls.id.in_(alliance))
+        return cls.select().where(own)
+
     def link_hub(self, hub: "Organisation") -> None:
         ClinicHub.insert(clinic=self, hub=hub).on_conflict_ignore().execute()
 
@@ -157,6 +173,14 @@ class User(UserMixin, BaseModel):
         if check_password_hash(stored, password) and user and user.active:
             return user
         return None
+
+    @classmethod
+    def governed_by(cls, admin: "User"):
+        """The users an administrator lists, deactivates and reactivates: those of the
+        organisations they govern (`Organisation.governed_by`)."""
+        return cls.select().where(
+            cls.organisation.in_(Organisation.governed_by(admin).select(Organisation.id))
+        )
 
     def deactivate(self) -> None:
         """Takes effect on the user's next request, on every server."""
@@ -270,9 +294,19 @@ class AuditEvent(BaseModel):
         )
 
     @classmethod
-    def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
+    def visible_to(cls, admin: "User"):
+        """The events an administrator reads: those of the organisations they govern; events
+        of nobody's organisation (failed logins of unknown e-mails) only to hub administrators."""
+        governed = cls.organisation.in_(Organisation.governed_by(admin).select(Organisation.id))
+        if admin.has_role(ADMIN) and admin.organisation.is_hub:
+            return cls.select().where(governed | cls.organisation.is_null())
+        return cls.select().where(governed)
+
+    @classmethod
+    def search(cls, admin: "User", action: str = "", object_type: str = "", user_email: str = ""):
         query = (
-            cls.select(cls, User, Organisation)
+            cls.visible_to(admin)
+            .select(cls, User, Organisation)
             .join(User, on=cls.user, join_type=JOIN.LEFT_OUTER)
             .switch(cls)
             .join(Organisation, on=cls.organisation, join_type=JOIN.LEFT_OUTER)
@@ -287,8 +321,9 @@ class AuditEvent(BaseModel):
         return query
 
     @classmethod
-    def actions(cls) -> list[str]:
-        return [row.action for row in cls.select(cls.action).distinct().order_by(cls.action)]
+    def actions(cls, admin: "User") -> list[str]:
+        query = cls.visible_to(admin).select(cls.action).distinct().order_by(cls.action)
+        return [row.action for row in query]
 
 
 class TimelineEvent(BaseModel):

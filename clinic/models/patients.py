@@ -7,6 +7,7 @@ through a referral or consultation addressed to their hub (see `Patient.hub_visi
 
 import datetime as dt
 import functools
+import operator
 import re
 
 from flask_babel import lazy_gettext as _l
@@ -50,8 +51,11 @@ DOCUMENT_KINDS = {
     "exit_entry": _l("Exit-Entry Permit to HK/Macao"),
     "passport": _l("Passport"),
 }
+CROSS_BORDER, SHARE_WITH_CLINIC = "cross_border", "share_with_clinic"
 CONSENT_SCOPES = {
-    "cross_border": _l("Cross-border sharing of records"),
+    CROSS_BORDER: _l("Cross-border sharing of records"),
+    # Recorded with a down-referral to a clinic other than the one that referred the patient.
+    SHARE_WITH_CLINIC: _l("Sharing of records with a named clinic"),
 }
 
 # Search keys and name comparison -----
@@ -187,11 +191,23 @@ class Patient(BaseModel):
     def visible_to(cls, user: User):
         """The patients this user may see, as a composable query.
 
-        Clinic staff: their clinic's register. Hub staff: only what `hub_visibility` allows.
+        Clinic doctors and nurses: their clinic's register. Hub staff: only what
+        `hub_visibility` allows. Administrators: none.
         """
-        if user.organisation.is_clinic:
+        if user.organisation.is_hub:
+            return cls.select().where(cls.hub_visibility(user))
+        if user.has_role(*CLINIC_STAFF):
             return cls.select().where(cls.clinic == user.organisation_id)
-        return cls.select().where(cls.hub_visibility(user))
+        return cls.select().where(SQL("1 = 0"))  # administrators govern users, not records
+
+    @classmethod
+    def need_to_know(cls, organisation_id: int, window, *patient_fields):
+        """The one rule for every record that carries a patient's data, as SQL: the patient's
+        own clinic always (any of `patient_fields` is in its register); any other party only
+        while `window` holds (open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE ago, see
+        `clinic.workflow.open_or_closed_within`)."""
+        own = cls.select(cls.id).where(cls.clinic == organisation_id)
+        return functools.reduce(operator.or_, [f.in_(own) for f in patient_fields]) | window
 
     @classmethod
     def hub_visibility(cls, user: User):
@@ -463,6 +479,7 @@ class Consent(BaseModel):
 
     patient = ForeignKeyField(Patient, backref="consents", on_delete="CASCADE")
     scope = CharField(choices=list(CONSENT_SCOPES.items()))
+    organisation = ForeignKeyField(Organisation, null=True)  # the party it names, if any
     note = TextField(null=True)
     recorded_by = ForeignKeyField(User)
     recorded_at = DateTimeField(default=utcnow)
@@ -471,7 +488,18 @@ class Consent(BaseModel):
 
     @property
     def scope_label(self) -> str:
-        return str(CONSENT_SCOPES.get(self.scope, self.scope))
+        label = str(CONSENT_SCOPES.get(self.scope, self.scope))
+        return f"{label}: {self.organisation.label()}" if self.organisation_id else label
+
+    @classmethod
+    def naming(cls, patient_id: int, organisation_id: int) -> "Consent | None":
+        """The patient's valid consent to share their record with this organisation."""
+        return cls.get_or_none(
+            cls.patient == patient_id,
+            cls.scope == SHARE_WITH_CLINIC,
+            cls.organisation == organisation_id,
+            cls.withdrawn_at.is_null(),
+        )
 
     @property
     def active(self) -> bool:

@@ -26,10 +26,11 @@ from peewee import (
     fn,
 )
 
-from clinic.db import utcnow, write_transaction
+from clinic.db import AHEAD, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
+    NURSE,
     SPECIALIST,
     AuditEvent,
     BaseModel,
@@ -38,7 +39,7 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
-from clinic.models.patients import Consent, IdentityDocument, Patient
+from clinic.models.patients import SHARE_WITH_CLINIC, Consent, IdentityDocument, Patient
 from clinic.workflow import (
     Conflict,
     Move,
@@ -46,6 +47,8 @@ from clinic.workflow import (
     Stateful,
     TransitionError,
     Workflow,
+    open_or_closed_within,
+    window_start,
 )
 
 __all__ = [
@@ -76,6 +79,8 @@ STATES = {
     CLOSED: _l("Closed"),
 }
 FINAL_STATES = (DECLINED, CANCELLED, NO_SHOW, CLOSED)
+# A down-referral comes only from an up-referral the hub took on (accepted or completed).
+DOWN_SOURCES = (ACCEPTED, COMPLETED, CLOSED)
 
 BY_CLINIC, BY_HUB = "from_org", "to_org"  # for up-referrals; a down-referral comes from the hub
 
@@ -106,6 +111,10 @@ UP_FLOW = Workflow(
              _l("Write back-referral"), _l("Back-referral sent."), form=True),
         Move("acknowledge", (COMPLETED,), CLOSED, BY_CLINIC, (DOCTOR,),
              _l("Acknowledge"), _l("Back-referral acknowledged.")),
+        # Made when the clinic records the withdrawal of the consent the referral relies on.
+        Move("stop_for_consent", (SUBMITTED, INFO_REQUESTED, ACCEPTED), CANCELLED, BY_CLINIC,
+             (DOCTOR, NURSE), _l("Stop: consent withdrawn"),
+             _l("Referral stopped: the patient withdrew their consent."), danger=True),
     ),
     owners={DRAFT: BY_CLINIC, SUBMITTED: BY_HUB, INFO_REQUESTED: BY_CLINIC, ACCEPTED: BY_HUB,
             COMPLETED: BY_CLINIC},
@@ -234,11 +243,55 @@ class Referral(Stateful, BaseModel):
     # ---- queries ----------------------------------------------------------------------------
     @classmethod
     def visible_to(cls, user: User):
-        """Referrals this user's organisation sent, or received once submitted."""
-        organisation = user.organisation_id
-        return cls.select().where(
-            (cls.from_org == organisation) | ((cls.to_org == organisation) & (cls.state != DRAFT))
+        """Referrals this user's organisation sent, or received once submitted, under need to
+        know (`visible_to_organisation`)."""
+        return cls.visible_to_organisation(user.organisation_id)
+
+    @classmethod
+    def visible_to_organisation(cls, organisation_id: int):
+        """The patient's own clinic sees its referrals always; any other party (the hub, a
+        clinic receiving a down-referral) while the referral is in the access window and the
+        consent it relies on still holds."""
+        party = (cls.from_org == organisation_id) | (
+            (cls.to_org == organisation_id) & (cls.state != DRAFT)
         )
+        others = cls.access_window() & cls.consent_holds()
+        return cls.select().where(
+            party, Patient.need_to_know(organisation_id, others, cls.patient, cls.clinic_patient)
+        )
+
+    @classmethod
+    def open_condition(cls, model=None):
+        """SQL: open in its own workflow (an up- and a down-referral close differently)."""
+        model = model or cls
+        return ((model.direction == UP) & model.state.in_(UP_FLOW.open_states)) | (
+            (model.direction == DOWN) & model.state.in_(DOWN_FLOW.open_states)
+        )
+
+    @classmethod
+    def access_window(cls):
+        """Open or closed less than the window ago; a down-referral the hub cancelled grants
+        no more time than the referral it came from, or (written without one) than its own
+        writing: cancelling cannot extend access."""
+        source = Referral.alias()
+        cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
+        source_in_window = source.select(source.id).where(
+            open_or_closed_within(cls.open_condition(source), source.updated_at)
+        )
+        window = open_or_closed_within(cls.open_condition(), cls.updated_at)
+        cancelled_window = cls.parent.in_(source_in_window) | (
+            cls.parent.is_null() & (cls.created_at >= window_start())
+        )
+        return (~cancelled_down & window) | (cancelled_down & cancelled_window)
+
+    @classmethod
+    def consent_holds(cls):
+        """SQL: the consent the referral relies on (a cross-border service's, or the one naming
+        the clinic of a down-referral) is not withdrawn; or it relies on none."""
+        cross_border = HubService.select(HubService.id).where(HubService.cross_border)
+        valid = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null())
+        needs_none = cls.service.is_null() | cls.service.not_in(cross_border)
+        return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
     def joined(cls, query):
@@ -272,16 +325,19 @@ class Referral(Stateful, BaseModel):
         return query.order_by(overdue, priority, fn.COALESCE(cls.submitted_at, cls.created_at))
 
     @classmethod
-    def listing(cls, user: User, state="", priority="", service="", org="", needs=False):
+    def listing(
+        cls, user: User, state="", priority="", service: int | None = None,
+        org: int | None = None, needs=False,
+    ):  # fmt: skip
         query = cls.joined(cls.visible_to(user))
         if state:
             query = query.where(cls.state == state)
         if priority:
             query = query.where(cls.priority == priority)
-        if str(service).isdigit():
-            query = query.where(cls.service == int(service))
-        if str(org).isdigit():
-            query = query.where((cls.from_org == int(org)) | (cls.to_org == int(org)))
+        if service:
+            query = query.where(cls.service == service)
+        if org:
+            query = query.where((cls.from_org == org) | (cls.to_org == org))
         if needs:  # the same rows the navigation count counts
             query = query.where(cls.owner == user.organisation_id, cls.state != DRAFT)
         return cls.worklist_order(query)
@@ -325,21 +381,7 @@ class Referral(Stateful, BaseModel):
         (need to know: pharmacists and administrators do not work on referrals)."""
         if not user.has_role(COORDINATOR, SPECIALIST):
             return None
-        return cls.patient_ids_visible_to_hub(user.organisation_id)
-
-    @classmethod
-    def patient_ids_visible_to_hub(cls, hub_id, days: int | None = None):
-        """Patients a hub may see: a referral with them is addressed to (or from) the hub and is
-        open, or closed less than `days` ago (config HUB_ACCESS_DAYS_AFTER_CLOSE)."""
-        if days is None:
-            days = current_app.config.get("HUB_ACCESS_DAYS_AFTER_CLOSE", 30)
-        since = utcnow() - dt.timedelta(days=days)
-        open_states = [s for s in STATES if s not in FINAL_STATES and s != DRAFT]
-        return cls.select(cls.patient).where(
-            (cls.to_org == hub_id) | (cls.from_org == hub_id),
-            cls.state != DRAFT,
-            cls.state.in_(open_states) | (cls.updated_at >= since),
-        )
+        return cls.visible_to_organisation(user.organisation_id).select(cls.patient)
 
     # ---- creation ---------------------------------------------------------------------------
     @classmethod
@@ -412,6 +454,8 @@ class Referral(Stateful, BaseModel):
         transport_arranged=False,
     ) -> None:
         self.check(user, "accept")
+        if appointment_at and appointment_at > utcnow() + AHEAD:
+            raise Refused(_l("At most two years ahead."))
         # The hub owns an accepted referral until the appointment (then: no-show or back-referral).
         due = max(appointment_at or utcnow(), utcnow()) + self.target(self.priority)
         self.transition(
@@ -420,6 +464,35 @@ class Referral(Stateful, BaseModel):
             appointment_instructions=appointment_instructions or None,
             transport_arranged=transport_arranged, decided_by=user,
         )  # fmt: skip
+
+    def refusal(self, user: User, move: Move) -> object | None:
+        """Also: the hub makes no move on a referral whose consent was withdrawn, and a
+        referral is stopped for consent only once its consent is withdrawn."""
+        consent_gone = self.needs_consent and not self.consent_is_valid()
+        if consent_gone and self.direction == UP and move.side == BY_HUB:
+            return _l("The patient's cross-border consent is missing or withdrawn.")
+        if move.name == "stop_for_consent" and not consent_gone:
+            return _l("The patient's consent is still valid.")
+        return super().refusal(user, move)
+
+    def stop_for_consent(self, user: User) -> None:
+        reason = str(_l("The patient withdrew their consent to share the record."))
+        self.transition(user, "stop_for_consent", note=reason, cancel_reason=reason)
+
+    @classmethod
+    def stop_all_for_consent(cls, user: User, consent: Consent) -> list["Referral"]:
+        """Every open referral that relied on this (now withdrawn) consent, stopped."""
+        relying = cls.select().where(
+            cls.consent == consent.id,
+            cls.direction == UP,
+            cls.state.in_(UP_FLOW.moves["stop_for_consent"].sources),
+        )
+        stopped = []
+        for referral in relying:
+            if referral.refusal(user, UP_FLOW.moves["stop_for_consent"]) is None:
+                referral.stop_for_consent(user)
+                stopped.append(referral)
+        return stopped
 
     def decline(self, user: User, reason: str) -> None:
         self.check(user, "decline")
@@ -480,6 +553,45 @@ class Referral(Stateful, BaseModel):
                 f"referral {self.id}",
             )  # fmt: skip
         return registered
+
+    # ---- down-referral ----------------------------------------------------------------------
+    def may_refer_down(self, user: User) -> bool:
+        """A hub specialist refers down from an up-referral the hub accepted or completed, and
+        only while the hub may still see it (the access window: loaded with `visible_to`)."""
+        return (
+            self.direction == UP
+            and self.to_org_id == user.organisation_id
+            and self.state in DOWN_SOURCES
+            and user.has_role(SPECIALIST)
+        )
+
+    def refer_down(
+        self, user: User, clinic: Organisation, consent_given: bool = False, **fields
+    ) -> "Referral":
+        """A down-referral, sent: to the clinic that referred the patient; to another clinic
+        only with the patient's consent naming it (recorded now when given now)."""
+        if not self.may_refer_down(user):
+            raise Refused(_l("A down-referral needs a referral the hub accepted or completed."))
+        with write_transaction():
+            consent = self.consent
+            if clinic.id != self.from_org_id:
+                consent = Consent.naming(self.patient_id, clinic.id)
+                if consent is None and not consent_given:
+                    raise Refused(_l("Another clinic needs the patient's consent naming it."))
+                if consent is None:
+                    consent = Consent.create(
+                        patient=self.patient_id, scope=SHARE_WITH_CLINIC, organisation=clinic,
+                        recorded_by=user, note=str(_l("Recorded with a down-referral")),
+                    )  # fmt: skip
+                    detail = f"consent {consent.id} {SHARE_WITH_CLINIC} {clinic.id}"
+                    AuditEvent.write(user, "consent_recorded", "patient", self.patient_id, detail)
+            referral = Referral.create_draft(
+                user, self.patient, direction=DOWN, parent=self, to_org=clinic, consent=consent,
+                **fields,
+            )  # fmt: skip
+            referral.submit(user)
+            AuditEvent.write(user, "create", "referral", referral.id, "down-referral")
+        return referral
 
     # ---- consent ----------------------------------------------------------------------------
     @property

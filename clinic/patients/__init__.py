@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
             nav_template="patients/_nav.html",
             today=today_section,
             today_template="patients/_queue.html",
+            today_patients=lambda context: [visit.patient_id for visit in context["visits"]],
             audit_labels=AUDIT_LABELS,
         ),
     )

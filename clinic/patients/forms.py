@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, InputRequired, Optional, Validation
 from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models import (
     CONSENT_SCOPES,
+    CROSS_BORDER,
     DOCUMENT_KINDS,
     LANGUAGES,
     RESIDENCIES,
@@ -262,5 +263,7 @@ class PatientForm(OnceForm):
 
 
 class ConsentForm(Form):
-    scope = SelectField(_l("Scope"), choices=options(CONSENT_SCOPES.items()))
+    scope = SelectField(
+        _l("Scope"), choices=options([(CROSS_BORDER, CONSENT_SCOPES[CROSS_BORDER])])
+    )
     note = StringField(_l("Note"), validators=[at_most(300)])

@@ -9,8 +9,11 @@ from flask_login import current_user, login_required
 from peewee import IntegrityError
 
 from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
-from clinic.domains import patient_sections
+from clinic.db import write_transaction
+from clinic.domains import consent_withdrawn, patient_sections
+from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
+from clinic.inputs import arg_id
 from clinic.models import (
     DOCTOR,
     NURSE,
@@ -40,10 +43,10 @@ def _clinic_id() -> int:
 
 
 # Search -----
-@bp.route("/")
+@bp.route("/", methods=["GET", "POST"])
 @roles_required(*CLINIC_STAFF)
 def index():
-    query = request.args.get("q", "").strip()
+    query = SearchForm().terms
     results = Patient.search(_clinic_id(), query) if query else []
     if query:
         # Who looked whom up: the ids shown, never the typed text (it may be a name or number).
@@ -198,8 +201,15 @@ def record_consent(patient_id: int):
 def withdraw_consent(patient_id: int, consent_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
     consent = get_visible_or_404(patient.consents, consent_id, "consent")
-    if consent.withdraw(current_user.id):
-        audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    user = current_user._get_current_object()
+    with write_transaction():
+        withdrawn = consent.withdraw(user)
+        stopped = consent_withdrawn(user, consent) if withdrawn else []
+        if withdrawn:
+            audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    if stopped:
+        flash(_("Consent withdrawn. Stopped what relied on it: %(n)s.", n=len(stopped)), "success")
+    elif withdrawn:
         flash(_("Consent withdrawn."), "success")
     else:
         flash(_("This consent had already been withdrawn."), "warning")
@@ -236,7 +246,15 @@ def queue():
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
     if response := not_modified(lambda: Visit.queue_version(_clinic_id(), clinic_today())):
         return response
-    return render("patients/queue.html", "patients/_queue.html", **queue_context())
+    return _queue("patients/queue.html")
+
+
+def _queue(page: str):
+    """The queue (page or fragment), its read audited with the patients it shows."""
+    context = queue_context()
+    shown = ",".join(str(visit.patient_id) for visit in context["visits"])
+    audit("list", "patient", None, f"queue: {shown}")
+    return render(page, "patients/_queue.html", **context)
 
 
 @bp.route("/<int:patient_id>/check-in", methods=["POST"])
@@ -264,15 +282,15 @@ def move_visit(visit_id: int, slug: str):
     visible = Visit.select().where(Visit.clinic == _clinic_id())
     visit = get_visible_or_404(visible, visit_id, "visit")
     chosen = visit.workflow.by_slug(slug)
-    seen = request.form.get("version", "")
-    if chosen is None or not seen.isdigit():
+    seen = arg_id("version")
+    if chosen is None or seen is None:
         abort(400)
-    if int(seen) == visit.version and chosen not in visit.moves_for(current_user):
+    if seen == visit.version and chosen not in visit.moves_for(current_user):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
     try:
-        visit.move(current_user._get_current_object(), chosen.name, int(seen))
+        visit.move(current_user._get_current_object(), chosen.name, seen)
     except TransitionError as error:
         flash(error.message, "warning")
     if wants_fragment():
-        return render("patients/_queue.html", "patients/_queue.html", **queue_context())
+        return _queue("patients/_queue.html")
     return redirect(url_for("patients.queue"), code=303)

@@ -16,6 +16,7 @@ AUDIT_LABELS = {
     ("referral", "no_show"): _l("No-show recorded"),
     ("referral", "back_referral"): _l("Back-referral written"),
     ("referral", "acknowledge"): _l("Back-referral acknowledged"),
+    ("referral", "stop_for_consent"): _l("Referral stopped: consent withdrawn"),
     ("patient", "register_from_down_referral"): _l("Registered from a down-referral"),
 }
 
@@ -34,7 +35,9 @@ def init_app(app: Flask) -> None:
             today=today_section,
             today_template="referrals/_today.html",
             patient_template="referrals/_patient_referrals.html",
+            today_patients=lambda context: [r.patient_id for r in context["waiting_referrals"]],
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
+            consent_withdrawn=Referral.stop_all_for_consent,
         ),
     )

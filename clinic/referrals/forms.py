@@ -19,7 +19,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form, OnceForm, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options, upcoming
+from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
@@ -105,7 +106,7 @@ class AcceptForm(Form):
     appointment_at = DateTimeLocalField(
         _l("Appointment time"),
         format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(message=_l("Give the appointment time."))],
+        validators=[InputRequired(message=_l("Give the appointment time.")), upcoming],
     )
     appointment_place = StringField(
         _l("Place"),
@@ -145,10 +146,7 @@ class BackReferralForm(Form):
     br_treatment = text(_l("Treatment"), rows=2)
     br_medication_changes = text(_l("Medication changes"), rows=2)
     br_follow_up_plan = text(_l("Follow-up plan"), rows=2)
-    br_follow_up_due = DateField(
-        _l("Follow-up due date"),
-        validators=[Optional()],
-    )
+    br_follow_up_due = DateField(_l("Follow-up due date"), validators=[Optional(), upcoming])
 
 
 class DownReferralForm(ClinicalFields):
@@ -157,14 +155,26 @@ class DownReferralForm(ClinicalFields):
     clinic = SelectField(
         _l("Clinic"), coerce=int, validators=[InputRequired(message=_l("Choose a clinic."))]
     )
+    consent_given = BooleanField(
+        _l("The patient consents to their record being shared with this clinic")
+    )
 
-    def __init__(self, *args, clinics=(), **kwargs):
+    def __init__(self, *args, clinics=(), source=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.source = source
         self.clinic.choices = options((c.id, c.label()) for c in clinics)
 
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
+
+    def validate_consent_given(self, field):
+        """Another clinic than the one that referred the patient: only with consent naming it."""
+        clinic, source = self.clinic.data, self.source
+        if clinic == source.from_org_id or field.data:
+            return
+        if Consent.naming(source.patient_id, clinic) is None:
+            raise ValidationError(_l("Another clinic needs the patient's consent naming it."))
 
 
 # The form each move asks for first, by move name (moves without one are a single button).

@@ -9,7 +9,9 @@ from flask_login import current_user
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
+from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
+from clinic.inputs import arg_id, arg_page
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -23,7 +25,6 @@ from clinic.models import (
     SubmissionKey,
 )
 from clinic.models.referrals import (
-    DOWN,
     MOBILITY,
     PRIORITIES,
     STATES,
@@ -87,17 +88,13 @@ def _load(referral_id) -> Referral:
     )
 
 
-def _page_number() -> int:
-    return max(request.args.get("page", 1, type=int), 1)
-
-
 def _filters() -> dict:
     args = request.args
     return {
         "state": args.get("state", "") if args.get("state") in STATES else "",
         "priority": args.get("priority", "") if args.get("priority") in PRIORITIES else "",
-        "service": args.get("service", ""),
-        "org": args.get("org", ""),
+        "service": arg_id("service"),
+        "org": arg_id("org"),
         "needs": args.get("needs", "") == "1",
     }
 
@@ -111,9 +108,10 @@ def index():
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
-    audit("list", "referral", None, "inbox" if hub else "outbox")
-    page = _page_number()
+    page = arg_page()
     rows, version = Referral.page_with_fingerprint(query, page, LIST_SIZE)
+    shown = ",".join(str(r.id) for r in rows[:LIST_SIZE])
+    audit("list", "referral", None, f"{'inbox' if hub else 'outbox'}: {shown}")
     return render(
         "referrals/index.html",
         "referrals/_rows.html",
@@ -170,6 +168,7 @@ def edit(referral_id: int):
     hubs = current_user.organisation.hubs()
     form = forms.ReferralForm(obj=referral, hubs=hubs, consent=consent)
     if request.method == "GET":
+        audit("view", "referral", referral.id, "edit form")
         form.service.data = referral.service_id
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -249,7 +248,7 @@ def consent():
         formdata=None, hubs=current_user.organisation.hubs(),
         consent=Referral.active_consent(patient),
     )  # fmt: skip
-    form.service.data = request.args.get("service", type=int)
+    form.service.data = arg_id("service")
     return render(
         "referrals/_consent.html", "referrals/_consent.html",
         form=form, patient=patient, consent=form.consent,
@@ -262,7 +261,7 @@ def _clinic_patients():
 
 
 def _choose_patient():
-    query = request.args.get("q", "").strip()[:60]
+    query = SearchForm().terms
     if query:
         patients = Patient.search(current_user.organisation_id, query)
     else:
@@ -354,13 +353,14 @@ def _after_move(referral: Referral):
 @bp.route("/<int:referral_id>/down", methods=["GET", "POST"])
 @roles_required(SPECIALIST)
 def down(referral_id: int):
-    """A down-referral to a community clinic, for the patient of a referral the hub received."""
+    """A down-referral to a community clinic, from a referral the hub accepted or completed."""
     source = _load(referral_id)
-    if source.to_org_id != current_user.organisation_id or source.direction != UP:
+    if not source.may_refer_down(current_user):
         abort(404)
     clinics = list(current_user.organisation.clinics())
-    form = forms.DownReferralForm(clinics=clinics)
+    form = forms.DownReferralForm(clinics=clinics, source=source)
     if request.method == "GET":
+        audit("view", "referral", source.id, "down-referral form")
         form.clinic.data = source.from_org_id
         form.medications.data = source.medications
         form.allergies.data = source.allergies
@@ -370,26 +370,25 @@ def down(referral_id: int):
         return render("referrals/down.html", status=status, form=form, source=source)
     user = current_user._get_current_object()
     clinic = Organisation.get_by_id(form.clinic.data)
-    url = SubmissionKey.once(
-        form.submission_key.data, user, lambda: _send_down(form, source, clinic, user)
-    )
+    try:
+        url = SubmissionKey.once(
+            form.submission_key.data, user, lambda: _send_down(form, source, clinic, user)
+        )
+    except TransitionError as error:
+        flash(error.message, "error")
+        return render("referrals/down.html", status=422, form=form, source=source)
     flash(_("Down-referral sent to %(clinic)s.", clinic=clinic.label()), "success")
     trigger("counts-changed")
     return redirect(url, code=303)
 
 
 def _send_down(form, source: Referral, clinic: Organisation, user) -> str:
-    with write_transaction():
-        referral = Referral.create_draft(
-            user, source.patient, direction=DOWN, parent=source, to_org=clinic,
-            priority=form.priority.data, reason=form.reason.data,
-            clinical_summary=form.clinical_summary.data or None,
-            working_diagnosis=form.working_diagnosis.data or None,
-            medications=form.medications.data or None, allergies=form.allergies.data or None,
-            consent=source.consent,
-        )  # fmt: skip
-        referral.submit(user)
-        audit("create", "referral", referral.id, "down-referral")
+    referral = source.refer_down(
+        user, clinic, consent_given=form.consent_given.data, priority=form.priority.data,
+        reason=form.reason.data, clinical_summary=form.clinical_summary.data or None,
+        working_diagnosis=form.working_diagnosis.data or None,
+        medications=form.medications.data or None, allergies=form.allergies.data or None,
+    )  # fmt: skip
     return url_for("referrals.show", referral_id=referral.id)
 
 

@@ -3,6 +3,7 @@
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
+from clinic.auth.access import audit
 from clinic.domains import nav_counts, nav_version, registered, today_sections
 from clinic.htmx import fragment, not_modified, render
 
@@ -23,11 +24,14 @@ def root():
 @login_required
 def index():
     sections = today_sections(current_user)
-    context = {key: value for _template, values in sections for key, value in values.items()}
+    context = {key: value for _template, values, _ids in sections for key, value in values.items()}
+    shown = sorted({patient for _template, _values, ids in sections for patient in ids})
+    if shown:
+        audit("list", "patient", None, "today: " + ",".join(map(str, shown)))
     return render(
         "today/index.html",
         organisation=current_user.organisation,
-        sections=[template for template, _values in sections],
+        sections=[template for template, _values, _ids in sections],
         **context,
     )
 
