@@ -10,6 +10,7 @@ from collections import deque
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import psycopg2
+import pyotp
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
@@ -147,9 +148,31 @@ def demo_data(app):
     return demo
 
 
+SECRET_IN_PAGE = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
+
+
+def totp_code(email: str) -> str:
+    """The current code of this user's second factor, as their authenticator app shows it."""
+    return pyotp.TOTP(User.get(User.email == email.strip().lower()).totp_secret).now()
+
+
+def second_step(client: Client, response, email: str):
+    """Complete two-step sign-in when the login asks for it (enrolling if not yet set up)."""
+    location = response.headers.get("Location", "")
+    if location.endswith("/login/enrol"):
+        page = client.get(location).get_data(as_text=True)
+        code = pyotp.TOTP(SECRET_IN_PAGE.search(page).group(1)).now()
+        assert client.post(location, data={"code": code}).status_code == 200
+        return client.get("/today")
+    if location.endswith("/login/code"):
+        return client.post(location, data={"code": totp_code(email)})
+    return response
+
+
 def log_in(client: Client, email: str, password: str = demo.DEMO_PASSWORD):
     response = client.post("/login", data={"email": email, "password": password})
     assert response.status_code == 303, response.get_data(as_text=True)
+    second_step(client, response, email)
     return client
 
 
@@ -278,7 +301,11 @@ def new_page(browser, live_server):
             page.get_by_label("Email").fill(email)
             page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            page.wait_for_url("**/today")
+            page.wait_for_url(re.compile(r"/(today|login/code)$"))
+            if page.url.endswith("/login/code"):
+                page.get_by_label("Code").fill(totp_code(email))
+                page.get_by_role("button", name="Continue").click()
+                page.wait_for_url("**/today")
         return page
 
     yield make

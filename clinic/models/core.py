@@ -70,6 +70,10 @@ class Organisation(NamedInThreeScripts, BaseModel):
     name_zh_hans = CharField(null=True)
     kind = CharField(choices=list(ORGANISATION_KINDS.items()))
     timezone = CharField(null=True)
+    address = TextField(null=True)  # shown on letters
+    phone = CharField(null=True)
+    # A clinic may require the second factor of its staff (hub staff and admins always need it).
+    mfa_required = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -103,6 +107,17 @@ class Organisation(NamedInThreeScripts, BaseModel):
     def link_hub(self, hub: "Organisation") -> None:
         ClinicHub.insert(clinic=self, hub=hub).on_conflict_ignore().execute()
 
+    def unlink_hub(self, hub: "Organisation") -> None:
+        ClinicHub.delete().where(ClinicHub.clinic == self, ClinicHub.hub == hub).execute()
+
+    @classmethod
+    def governed_by(cls, admin: "User"):
+        """The organisations this administrator governs: a hub's govern the alliance."""
+        query = cls.select().order_by(cls.kind.desc(), cls.name)
+        if admin.organisation.is_hub:
+            return query
+        return query.where(cls.id == admin.organisation_id)
+
 
 class ClinicHub(BaseModel):
     clinic = ForeignKeyField(Organisation, backref="hub_links")
@@ -120,10 +135,23 @@ class User(UserMixin, BaseModel):
     language = CharField(null=True)
     active = BooleanField(default=True)
     password_hash = CharField()
+    # Set by an administrator's reset: the temporary password must be changed at the next login.
+    must_change_password = BooleanField(default=False)
+    totp_secret = CharField(null=True)  # the second factor (RFC 6238), once enrolled
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
         table_name = "users"
+
+    @property
+    def needs_second_factor(self) -> bool:
+        """Admins and hub staff always; clinic staff when their clinic asks for it."""
+        organisation = self.organisation
+        return self.role == ADMIN or organisation.is_hub or organisation.mfa_required
+
+    @property
+    def has_second_factor(self) -> bool:
+        return bool(self.totp_secret)
 
     @property
     def is_active(self) -> bool:
@@ -139,6 +167,32 @@ class User(UserMixin, BaseModel):
     def set_password(self, password: str) -> None:
         method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
         self.password_hash = generate_password_hash(password, method=method)
+
+    def change_password(self, password: str) -> None:
+        """The user's own choice: any temporary password is gone."""
+        self.set_password(password)
+        self.must_change_password = False
+        self.save(only=[User.password_hash, User.must_change_password])
+
+    def reset_password(self) -> str:
+        """A printed temporary password, to be changed at first login; sessions end."""
+        temporary = secrets.token_urlsafe(9)
+        with db.atomic():
+            self.set_password(temporary)
+            self.must_change_password = True
+            self.save(only=[User.password_hash, User.must_change_password])
+            UserSession.end_all_for(self)
+        return temporary
+
+    @classmethod
+    def governed_by(cls, admin: "User"):
+        organisations = Organisation.governed_by(admin).select(Organisation.id)
+        return (
+            cls.select(cls, Organisation)
+            .join(Organisation)
+            .where(cls.organisation.in_(organisations))
+            .order_by(Organisation.name, cls.name)
+        )
 
     @classmethod
     def create_with_password(cls, password: str, **fields) -> "User":
@@ -163,10 +217,16 @@ class User(UserMixin, BaseModel):
             self.active = False
             UserSession.end_all_for(self)
 
-    def move_to(self, organisation: Organisation) -> None:
+    def reactivate(self) -> None:
+        User.update(active=True).where(User.id == self.id).execute()
+        self.active = True
+
+    def move_to(self, organisation: Organisation, role: str | None = None) -> None:
+        """Another organisation or role: logged out everywhere, to log in with the new rights."""
+        role = role or self.role
         with db.atomic():
-            User.update(organisation=organisation).where(User.id == self.id).execute()
-            self.organisation = organisation
+            User.update(organisation=organisation, role=role).where(User.id == self.id).execute()
+            self.organisation, self.role = organisation, role
             UserSession.end_all_for(self)
 
 
