@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from functools import wraps
 
-from flask import abort, request
+from flask import abort, has_request_context, request
 from flask_login import current_user, login_required
 from peewee import ModelSelect
 
@@ -11,7 +11,7 @@ from clinic.models import AuditEvent
 
 
 def audit(action: str, object_type: str | None = None, object_id=None, detail: str | None = None):
-    """Append one event to the audit log for the current user and request."""
+    """Append one event to the audit log for the current user and request (none: the CLI)."""
     user = current_user if current_user and current_user.is_authenticated else None
     return AuditEvent.create(
         user=user,
@@ -20,7 +20,7 @@ def audit(action: str, object_type: str | None = None, object_id=None, detail: s
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         detail=detail,
-        ip=request.remote_addr,
+        ip=request.remote_addr if has_request_context() else None,
     )
 
 

@@ -77,6 +77,10 @@ class Organisation(NamedInThreeScripts, BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     @property
+    def kind_label(self) -> str:
+        return str(ORGANISATION_KINDS[self.kind])
+
+    @property
     def is_hub(self) -> bool:
         return self.kind == HUB
 
@@ -107,8 +111,14 @@ class Organisation(NamedInThreeScripts, BaseModel):
     def link_hub(self, hub: "Organisation") -> None:
         ClinicHub.insert(clinic=self, hub=hub).on_conflict_ignore().execute()
 
-    def unlink_hub(self, hub: "Organisation") -> None:
-        ClinicHub.delete().where(ClinicHub.clinic == self, ClinicHub.hub == hub).execute()
+    def set_hubs(self, hub_ids: list[int]) -> None:
+        """Exactly these hubs, no others."""
+        stale = ClinicHub.clinic == self
+        if hub_ids:
+            stale &= ClinicHub.hub.not_in(hub_ids)
+        ClinicHub.delete().where(stale).execute()
+        for hub_id in hub_ids:
+            self.link_hub(hub_id)
 
     @classmethod
     def governed_by(cls, admin: "User"):
