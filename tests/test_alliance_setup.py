@@ -121,7 +121,7 @@ def test_cli_lists_organisations_and_users(runner, pearl):
                                  "--name-zh-hant", "X", "--name-zh-hans", "X"])  # fmt: skip
     assert "not a hub hospital" in result.output
     again = runner.invoke(args=["create-service", "Pearl Hub", "cardiology", "--name", "C",
-                                "--name-zh-hant", "C", "--name-zh-hans", "C", "--cross-border"])  # fmt: skip
+                                "--name-zh-hant", "C", "--name-zh-hans", "C"])  # fmt: skip
     assert "already" in again.output
 
 

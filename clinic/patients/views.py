@@ -68,18 +68,19 @@ def register():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
     try:
-        patient = Patient.register(
-            _clinic_id(),
-            current_user.id,
-            form.patient_fields(),
-            form.parsed_documents,
-            form.consents(),
-        )
+        with write_transaction():  # the record and its audit row commit together, or neither
+            patient = Patient.register(
+                _clinic_id(),
+                current_user.id,
+                form.patient_fields(),
+                form.parsed_documents,
+                form.consents(),
+            )
+            audit("patient_registered", "patient", patient.id)
     except IntegrityError:
         # Another desk registered the same document a moment ago: the database said no.
         form.validate()
         return render("patients/register.html", form=form, status=422)
-    audit("patient_registered", "patient", patient.id)
     flash(_("Patient registered."), "success")
     return redirect(url_for("patients.show", patient_id=patient.id), code=303)
 
@@ -155,11 +156,12 @@ def edit(patient_id: int):
         status = 422 if request.method == "POST" else 200
         return render("patients/edit.html", form=form, patient=patient, status=status)
     try:
-        patient.change(form.patient_fields(), form.parsed_documents)
+        with write_transaction():
+            patient.change(form.patient_fields(), form.parsed_documents)
+            audit("patient_updated", "patient", patient.id)
     except IntegrityError:
         form.validate()
         return render("patients/edit.html", form=form, patient=patient, status=422)
-    audit("patient_updated", "patient", patient.id)
     flash(_("Changes saved."), "success")
     return redirect(url_for("patients.show", patient_id=patient.id), code=303)
 
@@ -171,13 +173,15 @@ def record_consent(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
     form = ConsentForm()
     if form.validate_on_submit():
-        consent = Consent.create(
-            patient=patient,
-            scope=form.scope.data,
-            note=(form.note.data or "").strip() or None,
-            recorded_by=current_user.id,
-        )
-        audit("consent_recorded", "patient", patient.id, f"consent {consent.id} {consent.scope}")
+        with write_transaction():
+            consent = Consent.create(
+                patient=patient,
+                scope=form.scope.data,
+                note=(form.note.data or "").strip() or None,
+                recorded_by=current_user.id,
+            )
+            detail = f"consent {consent.id} {consent.scope}"
+            audit("consent_recorded", "patient", patient.id, detail)
         flash(_("Consent recorded."), "success")
     else:
         flash(_("The consent was not recorded: %(errors)s", errors=_errors(form)), "error")
@@ -189,8 +193,11 @@ def record_consent(patient_id: int):
 def withdraw_consent(patient_id: int, consent_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
     consent = get_visible_or_404(patient.consents, consent_id, "consent")
-    if consent.withdraw(current_user.id):
-        audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    with write_transaction():
+        withdrawn = consent.withdraw(current_user.id)
+        if withdrawn:
+            audit("consent_withdrawn", "patient", patient.id, f"consent {consent.id}")
+    if withdrawn:
         flash(_("Consent withdrawn."), "success")
     else:
         flash(_("This consent had already been withdrawn."), "warning")
@@ -234,9 +241,11 @@ def queue():
 @roles_required(*CLINIC_STAFF)
 def check_in(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
-    visit, created = Visit.check_in(patient, current_user.id, clinic_today())
+    with write_transaction():
+        visit, created = Visit.check_in(patient, current_user.id, clinic_today())
+        if created:
+            audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
     if created:
-        audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
         flash(_("%(name)s is checked in.", name=patient.display_name), "success")
     else:
         flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")
@@ -256,9 +265,9 @@ def move_visit(visit_id: int):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
     with write_transaction():
         moved = visit.move(new_state, int(seen), current_user.id)
-    if moved:
-        audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
-    else:
+        if moved:
+            audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
+    if not moved:
         current = Visit.get_by_id(visit.id)
         flash(
             _(
