@@ -102,6 +102,8 @@ def test_a_clinic_doctor_refers_to_a_hub_set_up_from_nothing(app, runner, pearl)
     assert referred.status_code == 303, referred.get_data(as_text=True)
     referral = Referral.get(Referral.patient == patient)
     assert (referral.state, referral.to_org.name) == ("submitted", "Pearl Hub")
+    letter = doctor.get(f"/referrals/{referral.id}/letter").get_data(as_text=True)
+    assert "1 Harbour Road, Nansha" in letter and "+86 20 3456 7890" in letter
 
     temporary = new_user(admin, pearl, "desk@pearl.example", "coordinator")
     desk = first_login(app, "desk@pearl.example", temporary)

@@ -43,6 +43,7 @@ ACTION_LABELS = {
     "service_changed": _l("Hub service changed"),
     "patient_registered": _l("Patient registered"),
     "patient_viewed": _l("Patient record viewed"),
+    "access_report": _l("Access report opened"),
     "patient_updated": _l("Patient record changed"),
     "patients_searched": _l("Patients searched"),
     "patient_checked_in": _l("Patient checked in"),

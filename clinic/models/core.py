@@ -2,7 +2,9 @@
 
 import datetime as dt
 import hashlib
+import operator
 import secrets
+from functools import reduce
 
 from flask import current_app, has_app_context
 from flask_babel import get_locale
@@ -333,6 +335,16 @@ class AuditEvent(BaseModel):
         if user_email:
             query = query.where(User.email == user_email.strip().lower())
         return query
+
+    @classmethod
+    def about(cls, records: dict[str, list]):
+        """Every event about these records ({object type: [ids]}), oldest first."""
+        conditions = [
+            (cls.object_type == kind) & cls.object_id.in_([str(i) for i in ids])
+            for kind, ids in records.items()
+            if ids
+        ]
+        return cls.search().where(reduce(operator.or_, conditions)).order_by(cls.at, cls.id)
 
     @classmethod
     def actions(cls) -> list[str]:

@@ -12,12 +12,16 @@ from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.htmx import render, wants_fragment
 from clinic.models import (
+    ADMIN,
     DOCTOR,
     NURSE,
     VISIT_STATES,
+    AuditEvent,
     Consent,
     IdentityDocument,
+    Organisation,
     Patient,
+    Referral,
     Visit,
 )
 from clinic.patients.forms import ConsentForm, PatientForm
@@ -138,6 +142,32 @@ def show(patient_id: int):
         visit=visit,
         today=clinic_today(),
     )
+
+
+# The access report -----
+def _report_readable():
+    """The patients whose report this user might open (other organisations': 404)."""
+    if current_user.has_role(ADMIN):
+        governed = Organisation.governed_by(current_user).select(Organisation.id)
+        return Patient.select().where(Patient.clinic.in_(governed))
+    return Patient.visible_to(current_user)
+
+
+@bp.route("/<int:patient_id>/access")
+@login_required
+def access_report(patient_id: int):
+    """Every read and change of this patient's record across the alliance: who, where, when.
+
+    For the patient's own clinic doctor and the administrators (a privacy officer's question).
+    """
+    patient = get_visible_or_404(_report_readable(), patient_id, "patient")
+    if not current_user.has_role(DOCTOR, ADMIN):
+        audit("forbidden", "page", request.path)
+        abort(403)
+    audit("access_report", "patient", patient.id)
+    referrals = [r.id for r in Referral.select(Referral.id).where(Referral.patient == patient)]
+    events = AuditEvent.about({"patient": [patient.id], "referral": referrals})
+    return render("patients/access_report.html", patient=patient, events=list(events))
 
 
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
