@@ -80,7 +80,7 @@ def action_label(code: str) -> str:
 @bp.route("/")
 @roles_required(ADMIN)
 def index():
-    return redirect(url_for("admin.organisations"))
+    return redirect(url_for("admin.audit_log"))
 
 
 @bp.route("/audit")
