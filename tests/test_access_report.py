@@ -30,6 +30,8 @@ def test_the_doctor_sees_who_read_and_changed_the_record_across_the_alliance(
     doctor, nurse, coordinator, referred
 ):
     patient, referral = referred
+    nurse.get("/patients/", query_string={"q": "Nobody Here"})  # a search not listing them
+    nurse.get("/patients/", query_string={"q": "林美玉"})
     nurse.get(f"/patients/{patient.id}")
     nurse.post(f"/patients/{patient.id}/consents", data={"scope": "cross_border"})
     coordinator.get(f"/referrals/{referral.id}")
@@ -37,8 +39,10 @@ def test_the_doctor_sees_who_read_and_changed_the_record_across_the_alliance(
     page = doctor.get(f"/patients/{patient.id}/access")
     assert page.status_code == 200
     lines = rows(page)
-    assert "Patient record viewed" in lines[0] and "LEE Mei Ling" in lines[0]
-    assert "Consent recorded" in lines[1]
+    assert "Patients searched" in lines[0] and f"shown: {patient.id}" in lines[0]
+    assert "0 shown" not in page.get_data(as_text=True)
+    assert "Patient record viewed" in lines[1] and "LEE Mei Ling" in lines[1]
+    assert "Consent recorded" in lines[2]
     hub_lines = [line for line in lines if "HO Siu Fong" in line]
     assert "Record viewed" in hub_lines[0] and "Nansha Hub Hospital" in hub_lines[0]
     assert "Printed" in hub_lines[1] and f"referral #{referral.id}" in hub_lines[1]

@@ -337,13 +337,13 @@ class AuditEvent(BaseModel):
         return query
 
     @classmethod
-    def about(cls, records: dict[str, list]):
-        """Every event about these records ({object type: [ids]}), oldest first."""
+    def about(cls, records: dict[str, list], *also):
+        """Events about these records ({object type: [ids]}) or matching `also`, oldest first."""
         conditions = [
             (cls.object_type == kind) & cls.object_id.in_([str(i) for i in ids])
             for kind, ids in records.items()
             if ids
-        ]
+        ] + list(also)
         return cls.search().where(reduce(operator.or_, conditions)).order_by(cls.at, cls.id)
 
     @classmethod

@@ -166,8 +166,24 @@ def access_report(patient_id: int):
         abort(403)
     audit("access_report", "patient", patient.id)
     referrals = [r.id for r in Referral.select(Referral.id).where(Referral.patient == patient)]
-    events = AuditEvent.about({"patient": [patient.id], "referral": referrals})
+    records = {"patient": [patient.id], "referral": referrals}
+    events = AuditEvent.about(records, _searches_showing(patient))
     return render("patients/access_report.html", patient=patient, events=list(events))
+
+
+def _searches_showing(patient: Patient):
+    """The clinic's searches whose results listed this patient (see `index`: "N shown: ids")."""
+    detail, key = AuditEvent.detail, str(patient.id)
+    listed = (
+        detail.endswith(f": {key}")
+        | detail.contains(f": {key},")
+        | detail.contains(f",{key},")
+        | detail.endswith(f",{key}")
+    )
+    searched = (AuditEvent.action == "patients_searched") & (
+        AuditEvent.organisation == patient.clinic_id
+    )
+    return searched & listed
 
 
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
