@@ -2,7 +2,7 @@
 
 import pytest
 
-from clinic.models import AuditEvent, Consent, Organisation, Patient, User, Visit
+from clinic.models import AuditEvent, Consent, HubService, Organisation, Patient, User, Visit
 
 from conftest import user
 
@@ -82,3 +82,10 @@ def test_admin_changes_roll_back_with_their_audit_row(admin, audit_fails):
     coordinator = user("coordinator@hub.demo")
     refused(admin, f"/admin/users/{coordinator.id}/second-factor")
     assert User.get_by_id(coordinator.id).totp_secret
+    refused(admin, f"/admin/users/{nurse.id}", {"name": "N", "organisation": clinic.id,
+                                                "role": "doctor"})  # fmt: skip
+    assert User.get_by_id(nurse.id).role == "nurse"
+    hub = Organisation.by_name("Nansha Hub Hospital")
+    service = {"code": "eye", "name": "Eye", "name_zh_hant": "眼科", "name_zh_hans": "眼科"}
+    refused(admin, f"/admin/organisations/{hub.id}/services/new", service)
+    assert not HubService.select().where(HubService.code == "eye").exists()
