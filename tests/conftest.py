@@ -1,5 +1,6 @@
 """Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
 
+import datetime as dt
 import html
 import os
 import re
@@ -152,8 +153,16 @@ SECRET_IN_PAGE = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
 
 
 def totp_code(email: str) -> str:
-    """The current code of this user's second factor, as their authenticator app shows it."""
-    return pyotp.TOTP(User.get(User.email == email.strip().lower()).totp_secret).now()
+    """A code of this user's second factor not used yet (a used one is refused as a replay).
+
+    The previous, current or next time step: three logins of one user per 30 seconds.
+    """
+    person = User.get(User.email == email.strip().lower())
+    totp = pyotp.TOTP(person.totp_secret)
+    now = totp.timecode(dt.datetime.now(dt.UTC))
+    step = max(now - 1, (person.totp_last_step or 0) + 1)
+    assert step <= now + 1, "more than three logins of one user in 30 seconds"
+    return totp.generate_otp(step)
 
 
 def second_step(client: Client, response, email: str):
@@ -239,8 +248,6 @@ def live_server(app):
 @pytest.fixture
 def make_patient(app):
     """make_patient(clinic_name=..., documents=[("hkid", "A1234563")], **fields) → Patient."""
-    import datetime as dt
-
     from clinic.models import IdentityDocument, Organisation, Patient
 
     def make(clinic_name: str = demo.CLINIC_A, documents=(), **fields):

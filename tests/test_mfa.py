@@ -106,3 +106,15 @@ def test_the_demo_hub_staff_log_in_with_the_printed_key(demo_data, coordinator):
     assert coordinator.get("/today").status_code == 200
     assert demo_data.DEMO_TOTP_SECRET in demo_data.accounts_text()
     log_in(coordinator.application.test_client(), "admin@hub.demo")
+
+
+def test_a_code_used_once_is_refused_the_second_time(app, demo_data):
+    email = "coordinator@hub.demo"
+    code = totp_code(email)
+    first, second = app.test_client(), app.test_client()
+    password_step(first, email, demo_data.DEMO_PASSWORD)
+    assert first.post("/login/code", data={"code": code}).status_code == 303
+    # Someone who saw the code over the shoulder tries it a moment later.
+    password_step(second, email, demo_data.DEMO_PASSWORD)
+    assert second.post("/login/code", data={"code": code}).status_code == 422
+    assert second.get("/today").status_code == 302

@@ -171,7 +171,7 @@ def verify():
     if locked := _locked_response(LoginForm(), user.email):
         return locked
     code = form.code.data
-    if mfa.code_is_right(user.totp_secret, code):
+    if mfa.accept_code(user, code):
         used = "totp"
     elif RecoveryCode.use(user, code):
         used = "recovery_code"
@@ -205,10 +205,11 @@ def enrol():
     session.modified = True
     form = CodeForm()
     if form.validate_on_submit():
-        if mfa.code_is_right(secret, form.code.data):
+        step = mfa.matching_step(secret, form.code.data)
+        if step is not None:
             onward = _complete_login(user, pending.get("next"))
             with db.atomic():
-                codes = mfa.enrol(user, secret)
+                codes = mfa.enrol(user, secret, step)
                 audit("mfa_enrolled", "user", user.id)
             # Shown once, in this answer only; "continue" goes where the login was going.
             return render("auth/recovery_codes.html", codes=codes, next=onward.location)

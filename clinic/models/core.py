@@ -16,6 +16,7 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
+    IntegerField,
     Model,
     TextField,
 )
@@ -150,6 +151,7 @@ class User(UserMixin, BaseModel):
     # Set by an administrator's reset: the temporary password must be changed at the next login.
     must_change_password = BooleanField(default=False)
     totp_secret = CharField(null=True)  # the second factor (RFC 6238), once enrolled
+    totp_last_step = IntegerField(null=True)  # the time step of the last code used: no replay
     created_at = DateTimeField(default=utcnow)
 
     class Meta:

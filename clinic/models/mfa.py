@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 import pyotp
@@ -28,10 +29,26 @@ def provisioning_uri(secret: str, email: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
 
 
-def code_is_right(secret: str, code: str) -> bool:
-    """A six-digit code of this secret, allowing one step of clock drift either way."""
+def matching_step(secret: str, code: str) -> int | None:
+    """The time step whose six-digit code this is, allowing one step of clock drift either way."""
     code = "".join(code.split())
-    return code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(dt.datetime.now(dt.UTC))
+    for step in (now - 1, now, now + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def accept_code(user: User, code: str) -> bool:
+    """A right code not used before (RFC 6238 5.2): compare-and-set on the last step used."""
+    step = matching_step(user.totp_secret, code)
+    if step is None:
+        return False
+    unused = User.totp_last_step.is_null() | (User.totp_last_step < step)
+    return User.update(totp_last_step=step).where(User.id == user.id, unused).execute() == 1
 
 
 class RecoveryCode(BaseModel):
@@ -87,10 +104,10 @@ class TrustedDevice(BaseModel):
         return query.exists()
 
 
-def enrol(user: User, secret: str) -> list[str]:
-    """Keep the confirmed secret; returns the recovery codes, to be shown once."""
+def enrol(user: User, secret: str, step: int) -> list[str]:
+    """Keep the secret confirmed by the code of `step`; returns the recovery codes, shown once."""
     with db.atomic():
-        User.update(totp_secret=secret).where(User.id == user.id).execute()
+        User.update(totp_secret=secret, totp_last_step=step).where(User.id == user.id).execute()
         user.totp_secret = secret
         return RecoveryCode.issue(user)
 
@@ -98,7 +115,7 @@ def enrol(user: User, secret: str) -> list[str]:
 def reset(user: User) -> None:
     """An administrator's reset: the user enrols again at the next login."""
     with db.atomic():
-        User.update(totp_secret=None).where(User.id == user.id).execute()
+        User.update(totp_secret=None, totp_last_step=None).where(User.id == user.id).execute()
         user.totp_secret = None
         RecoveryCode.delete().where(RecoveryCode.user == user).execute()
         TrustedDevice.delete().where(TrustedDevice.user == user).execute()
