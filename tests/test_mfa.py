@@ -4,7 +4,7 @@ import re
 
 import pyotp
 
-from clinic.models import AuditEvent, Organisation
+from clinic.models import AuditEvent, Organisation, User
 
 from conftest import SECRET_IN_PAGE, log_in, totp_code
 
@@ -118,3 +118,17 @@ def test_a_code_used_once_is_refused_the_second_time(app, demo_data):
     password_step(second, email, demo_data.DEMO_PASSWORD)
     assert second.post("/login/code", data={"code": code}).status_code == 422
     assert second.get("/today").status_code == 302
+
+
+def test_an_admin_reset_makes_the_user_enrol_again(app, runner, client, admin):
+    email = hub_user(runner)
+    codes = enrol(client, email)
+    client.post("/logout")
+    person = User.get(User.email == email)
+    assert admin.post(f"/admin/users/{person.id}/second-factor").status_code == 303
+    assert password_step(client, email).headers["Location"] == "/login/enrol"
+    # The old recovery codes are gone with the secret: they open nothing.
+    assert client.post("/login/code", data={"code": codes[0]}).headers["Location"] == "/login"
+    assert client.get("/today").status_code == 302
+    event = AuditEvent.get(AuditEvent.action == "mfa_reset")
+    assert (event.user.email, event.object_id) == ("admin@hub.demo", str(person.id))
