@@ -132,3 +132,14 @@ def test_an_admin_reset_makes_the_user_enrol_again(app, runner, client, admin):
     assert client.get("/today").status_code == 302
     event = AuditEvent.get(AuditEvent.action == "mfa_reset")
     assert (event.user.email, event.object_id) == ("admin@hub.demo", str(person.id))
+
+
+def test_clinic_staff_may_choose_the_second_step_themselves(app, demo_data, doctor):
+    page = doctor.get("/password").get_data(as_text=True)
+    assert 'href="/password/two-step"' in page
+    secret = SECRET_IN_PAGE.search(doctor.get("/password/two-step").get_data(as_text=True))
+    shown = doctor.post("/password/two-step", data={"code": pyotp.TOTP(secret.group(1)).now()})
+    assert len(CODES_IN_PAGE.findall(shown.get_data(as_text=True))) == 10
+    doctor.post("/logout")
+    step = password_step(doctor, "doctor@jinzhou.demo", demo_data.DEMO_PASSWORD)
+    assert step.headers["Location"] == "/login/code"

@@ -196,23 +196,43 @@ def verify():
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
 def enrol():
-    """Set up the second factor: scan the QR code (or type the secret), confirm with a code."""
+    """Set up the second factor during the login it is required for."""
     user = _pending_user()
     if user is None or user.has_second_factor:
         return redirect(url_for("auth.login"), code=303)
     pending = session["pending"]
-    secret = pending.setdefault("secret", mfa.new_secret())
+    return _enrolment(user, pending, lambda: _complete_login(user, pending.get("next")).location)
+
+
+@bp.route("/password/two-step", methods=["GET", "POST"])
+@login_required
+def set_up_second_factor():
+    """Clinic staff whose clinic does not require it may still choose a second step."""
+    if current_user.has_second_factor:
+        return redirect(url_for("auth.change_password"), code=303)
+    user = current_user._get_current_object()
+    return _enrolment(user, session.setdefault("enrolling", {}), lambda: url_for("today.index"))
+
+
+def _enrolment(user: User, state: dict, finish):
+    """Scan the QR code (or type the key), confirm with a code; then the recovery codes, once.
+
+    `state` keeps the new secret between the two requests; `finish()` completes whatever
+    comes next and returns where "continue" goes.
+    """
+    secret = state.setdefault("secret", mfa.new_secret())
     session.modified = True
     form = CodeForm()
     if form.validate_on_submit():
         step = mfa.matching_step(secret, form.code.data)
         if step is not None:
-            onward = _complete_login(user, pending.get("next"))
+            onward = finish()
             with db.atomic():
                 codes = mfa.enrol(user, secret, step)
                 audit("mfa_enrolled", "user", user.id)
-            # Shown once, in this answer only; "continue" goes where the login was going.
-            return render("auth/recovery_codes.html", codes=codes, next=onward.location)
+            session.pop("enrolling", None)
+            # Shown once, in this answer only.
+            return render("auth/recovery_codes.html", codes=codes, next=onward)
         _failed(user.email)
         form.code.errors.append(_("That code is not right. Try the newest code."))
     return render(
