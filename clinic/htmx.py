@@ -5,6 +5,7 @@ the fragment; everything else gets the full page, so every URL works without Jav
 """
 
 import json
+from collections.abc import Callable
 
 from flask import Flask, Response, g, get_flashed_messages, make_response, render_template
 from htmx_flask import Htmx, request
@@ -19,6 +20,23 @@ def render(page: str, fragment: str | None = None, /, status: int = 200, **conte
     """Render the page, or only its fragment when htmx asked for one region."""
     template = fragment if fragment and wants_fragment() else page
     return make_response(render_template(template, **context), status)
+
+
+def fragment(template: str, /, status: int = 200, **context) -> Response:
+    """A region that only exists as a fragment (a badge, one checked field)."""
+    return make_response(render_template(template, **context), status)
+
+
+def not_modified(version: Callable[[], str]) -> Response | None:
+    """For a poll from a client that already shows the current version (its `v` argument):
+    204, no body. `version()` runs only for polls, so a page pays nothing for it.
+
+    Every polled fragment answers through here, so "nothing changed" costs one small query.
+    """
+    seen = request.args.get("v")
+    if seen is not None and wants_fragment() and seen == version():
+        return make_response("", 204)
+    return None
 
 
 def trigger(event: str, detail: object = True) -> None:

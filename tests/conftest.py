@@ -2,6 +2,7 @@
 
 import datetime as dt
 import html
+import logging
 import os
 import re
 import shutil
@@ -36,7 +37,8 @@ class Client(FlaskClient):
         method = kwargs.get("method", "GET").upper()
         if csrf and method not in ("GET", "HEAD", "OPTIONS"):
             headers = dict(kwargs.pop("headers", None) or {})
-            headers.setdefault("X-CSRFToken", self.csrf_token())
+            if "X-CSRFToken" not in headers:
+                headers["X-CSRFToken"] = self.csrf_token()
             kwargs["headers"] = headers
         return super().open(*args, **kwargs)
 
@@ -318,3 +320,36 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+class StatementCounter(logging.Handler):
+    """Counts the SQL statements peewee runs (transaction control, BEGIN, is not counted)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record):
+        if isinstance(record.msg, tuple) and not record.msg[0].startswith("BEGIN"):
+            self.statements.append(record.msg[0])
+
+
+@pytest.fixture
+def count_statements():
+    """with count_statements() as seen: … ; len(seen.statements) is what ran meanwhile."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def counting():
+        counter = StatementCounter()
+        logger = logging.getLogger("peewee")
+        level = logger.level
+        logger.addHandler(counter)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield counter
+        finally:
+            logger.removeHandler(counter)
+            logger.setLevel(level)
+
+    return counting

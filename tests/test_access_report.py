@@ -39,10 +39,11 @@ def test_the_doctor_sees_who_read_and_changed_the_record_across_the_alliance(
     page = doctor.get(f"/patients/{patient.id}/access")
     assert page.status_code == 200
     lines = rows(page)
-    assert "Patients searched" in lines[0] and f"shown: {patient.id}" in lines[0]
+    assert "Referral submitted" in lines[0] and "WONG Ka Yan" in lines[0]  # the fixture's move
+    assert "Patients searched" in lines[1] and f"shown: {patient.id}" in lines[1]
     assert "0 shown" not in page.get_data(as_text=True)
-    assert "Patient record viewed" in lines[1] and "LEE Mei Ling" in lines[1]
-    assert "Consent recorded" in lines[2]
+    assert "Patient record viewed" in lines[2] and "LEE Mei Ling" in lines[2]
+    assert "Consent recorded" in lines[3]
     hub_lines = [line for line in lines if "HO Siu Fong" in line]
     assert "Record viewed" in hub_lines[0] and "Nansha Hub Hospital" in hub_lines[0]
     assert "Printed" in hub_lines[1] and f"referral #{referral.id}" in hub_lines[1]

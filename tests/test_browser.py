@@ -57,9 +57,33 @@ def test_a_slow_action_shows_a_spinner_on_the_button_pressed(new_page, demo_data
     page.wait_for_timeout(600)
     spinner = "b => getComputedStyle(b, '::after').opacity"
     assert held and button.evaluate(spinner) == "1"
+    assert button.is_disabled()  # pressing again while it runs sends nothing
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('form.filters.htmx-request')")
     assert button.evaluate("b => getComputedStyle(b, '::after').content") == "none"
+    assert button.is_enabled()
+
+
+def test_a_warm_page_load_asks_the_server_for_no_static_file(app, new_page, demo_data):
+    """Fingerprinted CSS and scripts come from the browser's cache: no 304 round trip each."""
+    from flask import request
+
+    static_requests = []
+
+    @app.before_request
+    def count_static():
+        if request.path.startswith("/static/"):
+            static_requests.append(request.path)
+
+    page = new_page()
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    assert len(static_requests) >= 3  # css, htmx, app.js fetched once, cold
+    static_requests.clear()
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    page.get_by_label("Email").fill("nurse@jinzhou.demo")  # the page works from the cache
+    assert static_requests == []
 
 
 def test_hub_staff_enrol_two_step_sign_in_from_the_qr_page(new_page, runner):

@@ -410,3 +410,15 @@ def test_demo_register_has_valid_documents_in_both_clinics(app, demo_data):
         for document in IdentityDocument.select():
             parsed = parse_document(document.kind, document.number, document.country)
             assert parsed.number == document.number
+
+
+def test_registering_with_two_documents_builds_the_search_keys_once(nurse, count_statements):
+    data = FORM | {"documents-1-kind": "passport", "documents-1-number": "K1234567"}
+    data["documents-1-country"] = "GBR"
+    with count_statements() as seen:
+        assert nurse.post("/patients/new", data=data).status_code == 303
+    rebuilt = [s for s in seen.statements if s.startswith('INSERT INTO "patient_search_key"')]
+    assert len(rebuilt) == 1
+    patient = Patient.get(Patient.english_name == "CHAN, Mei Ling")
+    assert [p.id for p in Patient.search(patient.clinic_id, "K1234567")] == [patient.id]
+    assert [p.id for p in Patient.search(patient.clinic_id, "E364912")] == [patient.id]

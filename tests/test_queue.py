@@ -30,9 +30,13 @@ def check_in(client, patient):
     return Visit.get(Visit.patient == patient, Visit.day == hong_kong_today())
 
 
+SLUGS = {"with_doctor": "call-in", "done": "finish", "referred": "refer", "left": "leave"}
+
+
 def move(client, visit, state, version=None, headers=None):
-    data = {"state": state, "version": visit.version if version is None else version}
-    return client.post(f"/patients/visits/{visit.id}/move", data=data, headers=headers or {})
+    data = {"version": visit.version if version is None else version}
+    url = f"/patients/visits/{visit.id}/{SLUGS.get(state, state)}"
+    return client.post(url, data=data, headers=headers or {})
 
 
 def test_check_in_puts_the_patient_in_todays_queue_once(nurse, patient):
@@ -71,7 +75,7 @@ def test_waiting_with_doctor_done_with_times(nurse, doctor, patient):
     assert done.state == "done" and done.finished_at >= done.called_at
     assert done.updated_by.email == "doctor@jinzhou.demo"
     # A finished visit offers no moves; a new check-in the same day is a new visit.
-    assert f"/patients/visits/{visit.id}/move" not in nurse.get("/patients/queue").get_data(
+    assert f"/patients/visits/{visit.id}/" not in nurse.get("/patients/queue").get_data(
         as_text=True
     )
     nurse.post(f"/patients/{patient.id}/check-in")
@@ -117,17 +121,17 @@ def test_two_nurses_moving_the_same_visit_the_loser_sees_the_current_state(app, 
 def test_polling_answers_204_without_a_body_until_something_changes(nurse, doctor, patient):
     page = nurse.get("/patients/queue").get_data(as_text=True)
     version = Visit.queue_version(nurse_clinic_id(), hong_kong_today())
-    assert f"/patients/queue?since={version}" in page
+    assert f"/patients/queue?v={version}" in page
     assert 'hx-trigger="every 10s"' in page and "X-Clinic-Poll" in page
-    idle = nurse.get(f"/patients/queue?since={version}", headers=POLL)
+    idle = nurse.get(f"/patients/queue?v={version}", headers=POLL)
     assert (idle.status_code, idle.data) == (204, b"")
     visit = check_in(doctor, patient)
-    changed = nurse.get(f"/patients/queue?since={version}", headers=POLL)
+    changed = nurse.get(f"/patients/queue?v={version}", headers=POLL)
     assert changed.status_code == 200 and "鍾大衛" in changed.get_data(as_text=True)
     newer = Visit.queue_version(nurse_clinic_id(), hong_kong_today())
-    assert nurse.get(f"/patients/queue?since={newer}", headers=POLL).status_code == 204
+    assert nurse.get(f"/patients/queue?v={newer}", headers=POLL).status_code == 204
     move(doctor, visit, "with_doctor")
-    assert nurse.get(f"/patients/queue?since={newer}", headers=POLL).status_code == 200
+    assert nurse.get(f"/patients/queue?v={newer}", headers=POLL).status_code == 200
     assert len(gzip.compress(changed.data)) <= 8_000
 
 

@@ -2,8 +2,9 @@
 
 from collections.abc import Callable
 from functools import wraps
+from typing import NoReturn
 
-from flask import abort, has_request_context, request
+from flask import abort, request
 from flask_login import current_user, login_required
 from peewee import ModelSelect
 
@@ -13,15 +14,7 @@ from clinic.models import AuditEvent
 def audit(action: str, object_type: str | None = None, object_id=None, detail: str | None = None):
     """Append one event to the audit log for the current user and request (none: the CLI)."""
     user = current_user if current_user and current_user.is_authenticated else None
-    return AuditEvent.create(
-        user=user,
-        organisation=user.organisation_id if user else None,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        detail=detail,
-        ip=request.remote_addr if has_request_context() else None,
-    )
+    return AuditEvent.write(user, action, object_type, object_id, detail)
 
 
 def roles_required(*roles: str) -> Callable:
@@ -49,6 +42,11 @@ def get_visible_or_404(visible: ModelSelect, object_id, object_type: str):
     model = visible.model
     found = visible.where(model.id == object_id).first() if str(object_id).isdigit() else None
     if found is None:
-        audit("access_denied", object_type, object_id)
-        abort(404)
+        deny(object_type, object_id)
     return found
+
+
+def deny(object_type: str, object_id) -> NoReturn:
+    """Not found, as far as this user may know (and the attempt is audited)."""
+    audit("access_denied", object_type, object_id)
+    abort(404)

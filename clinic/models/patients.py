@@ -11,6 +11,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from peewee import (
+    JOIN,
     SQL,
     BooleanField,
     CharField,
@@ -23,7 +24,16 @@ from peewee import (
 )
 
 from clinic.db import db, is_sqlite, utcnow
-from clinic.models.core import COORDINATOR, SPECIALIST, BaseModel, Organisation, User
+from clinic.domains import hub_visibility
+from clinic.models.core import (
+    DOCTOR,
+    NURSE,
+    BaseModel,
+    Organisation,
+    TimelineEvent,
+    User,
+)
+from clinic.workflow import Move, Stateful, Workflow
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}
 RESIDENCIES = {
@@ -185,17 +195,8 @@ class Patient(BaseModel):
 
     @classmethod
     def hub_visibility(cls, user: User):
-        """The condition under which hub staff see a patient: the ONE place to extend.
-
-        Referrals (and later consultations) add "OR patient has an open referral addressed to
-        the user's hub" here, importing their model lazily to avoid an import cycle.
-        """
-        from clinic.models.referrals import Referral
-
-        if not user.has_role(COORDINATOR, SPECIALIST):
-            # Need to know: pharmacists and administrators do not work on referrals.
-            return SQL("1 = 0")
-        return cls.id.in_(Referral.patient_ids_visible_to_hub(user.organisation_id))
+        """Hub staff see a patient through a record of some domain that allows it."""
+        return hub_visibility(cls.id, user)
 
     # Search -----
     @classmethod
@@ -267,11 +268,13 @@ class Patient(BaseModel):
                         break
         return {k[:100] for k in keys if k}
 
-    def refresh_search_keys(self) -> None:
+    def refresh_search_keys(self, documents=None) -> None:
+        """Rebuild the keys from the record and `documents` (default: read them)."""
         PatientSearchKey.delete().where(PatientSearchKey.patient == self.id).execute()
+        documents = list(self.documents) if documents is None else documents
         rows = [
             {"patient": self.id, "clinic": self.clinic_id, "key": key}
-            for key in sorted(self.search_keys(list(self.documents)))
+            for key in sorted(self.search_keys(documents))
         ]
         if rows:
             PatientSearchKey.insert_many(rows).execute()
@@ -302,25 +305,31 @@ class Patient(BaseModel):
         self.chinese_name_folded = fold_chinese(self.chinese_name) or None
         self.english_name_key = english_key(self.english_name) or None
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, keys: bool = True, **kwargs):
         """Saved with its folded names and search keys, whoever saves it (demo, referrals…).
 
-        Bulk `Patient.update()`/`insert_many()` bypass this: call refresh_search_keys() after.
+        keys=False: the caller rebuilds the keys once itself, after the documents. Bulk
+        `Patient.update()`/`insert_many()` bypass this: call refresh_search_keys() after.
         """
         self._fold_names()
         saved = super().save(*args, **kwargs)
-        self.refresh_search_keys()
+        if keys:
+            self.refresh_search_keys()
         return saved
 
     @classmethod
     def register(cls, clinic_id: int, user, fields: dict, documents, consents=()):
-        """A new patient with their documents (IntegrityError: a document is already there)."""
+        """A new patient with their documents (IntegrityError: a document is already there);
+        the search keys are built once, from the record and its documents."""
         with db.atomic():
-            patient = cls.create(clinic=clinic_id, created_by=user, **fields)
-            for document in documents:
-                IdentityDocument.create(patient=patient, clinic=clinic_id, **document)
+            patient = cls(clinic=clinic_id, created_by=user, **fields)
+            patient.save(keys=False)
+            rows = [IdentityDocument(patient=patient, clinic=clinic_id, **d) for d in documents]
+            if rows:
+                IdentityDocument.bulk_create(rows)
             for scope, note in consents:
                 Consent.create(patient=patient, scope=scope, note=note, recorded_by=user)
+            patient.refresh_search_keys(rows)
         return patient
 
     def change(self, fields: dict, documents) -> None:
@@ -329,22 +338,55 @@ class Patient(BaseModel):
             for name, value in fields.items():
                 setattr(self, name, value)
             self.updated_at = utcnow()
-            self.save()
-            kept = {(d["kind"], d["identity_key"]) for d in documents}
-            for existing in self.documents:
-                if (existing.kind, existing.identity_key) not in kept:
-                    existing.delete_instance()
+            self.save(keys=False)
+            wanted = {(d["kind"], d["identity_key"]): d for d in documents}
             current = {(d.kind, d.identity_key): d for d in self.documents}
-            for document in documents:
-                found = current.get((document["kind"], document["identity_key"]))
+            gone = [d.id for key, d in current.items() if key not in wanted]
+            if gone:
+                IdentityDocument.delete().where(IdentityDocument.id.in_(gone)).execute()
+            for key, document in wanted.items():
+                found = current.get(key)
                 if found is None:
-                    IdentityDocument.create(patient=self, clinic=self.clinic_id, **document)
+                    IdentityDocument.insert(
+                        patient=self, clinic=self.clinic_id, **document
+                    ).execute()
                 elif (found.number, found.country) != (document["number"], document["country"]):
-                    found.number, found.country = document["number"], document["country"]
-                    found.save()
+                    IdentityDocument.update(
+                        number=document["number"], country=document["country"]
+                    ).where(IdentityDocument.id == found.id).execute()
+            self.refresh_search_keys()
 
     def consent_history(self):
-        return self.consents.order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        """Newest first, with who recorded and who withdrew each (one query)."""
+        recorder, withdrawer = User.alias(), User.alias()
+        return (
+            Consent.select(Consent, recorder, withdrawer)
+            .join(recorder, on=Consent.recorded_by)
+            .switch(Consent)
+            .join(withdrawer, JOIN.LEFT_OUTER, on=Consent.withdrawn_by)
+            .where(Consent.patient == self)
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        )
+
+    @classmethod
+    def for_page(cls, visible, patient_id: int, day: dt.date) -> "Patient | None":
+        """One of `visible` with its documents (`.document_list`) and its open visit of `day`
+        (`.open_visit`, or None), in one query: a row per document."""
+        visit, document = Visit.alias(), IdentityDocument.alias()
+        on_visit = (visit.patient == cls.id) & (visit.day == day) & visit.state.in_(VISIT_OPEN)
+        rows = list(
+            visible.select_extend(visit, document)
+            .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
+            .switch(cls)
+            .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
+            .where(cls.id == patient_id)
+            .order_by(document.id)
+        )
+        if not rows:
+            return None
+        patient = rows[0]
+        patient.document_list = [row.document for row in rows if row.document]
+        return patient
 
     def has_consent(self, scope: str) -> bool:
         return (
@@ -457,19 +499,30 @@ VISIT_STATES = {
     REFERRED: _l("Referred"),
     LEFT: _l("Left"),
 }
-VISIT_MOVES = {
-    WAITING: (WITH_DOCTOR, LEFT),
-    WITH_DOCTOR: (DONE, REFERRED, LEFT),
-}
-MOVE_LABELS = {
-    WITH_DOCTOR: _l("Call in"),
-    DONE: _l("Finish"),
-    REFERRED: _l("Mark as referred"),
-    LEFT: _l("Mark as left"),
-}
+CLINIC_STAFF = (DOCTOR, NURSE)
+VISIT_OPEN = (WAITING, WITH_DOCTOR)
+VISIT_FLOW = Workflow(
+    VISIT_STATES,
+    (
+        Move("call_in", (WAITING,), WITH_DOCTOR, "clinic", CLINIC_STAFF,
+             _l("Call in"), _l("Called in.")),
+        Move("finish", (WITH_DOCTOR,), DONE, "clinic", CLINIC_STAFF,
+             _l("Finish"), _l("Visit finished.")),
+        Move("refer", (WITH_DOCTOR,), REFERRED, "clinic", CLINIC_STAFF,
+             _l("Mark as referred"), _l("Marked as referred.")),
+        Move("leave", (WAITING, WITH_DOCTOR), LEFT, "clinic", CLINIC_STAFF,
+             _l("Mark as left"), _l("Marked as left."), danger=True),
+    ),
+    owners={},
+    open_states=VISIT_OPEN,
+    conflict=_l(
+        "Someone else changed this visit first: it is now “%(state)s”. Nothing was changed; "
+        "check and try again."
+    ),
+)  # fmt: skip
 
 
-class Visit(BaseModel):
+class Visit(Stateful, BaseModel):
     """A patient checked in at their clinic for one day, moved along by compare-and-set."""
 
     clinic = ForeignKeyField(Organisation, index=False)
@@ -482,20 +535,17 @@ class Visit(BaseModel):
     called_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     updated_by = ForeignKeyField(User, null=True)
+    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("clinic", "day", "state"), False),)
 
-    @property
-    def state_label(self) -> str:
-        return str(VISIT_STATES[self.state])
+    workflow = VISIT_FLOW
+    audit_type = "visit"
 
-    @property
-    def is_open(self) -> bool:
-        return self.state in VISIT_MOVES
-
-    def moves(self):
-        return [(state, str(MOVE_LABELS[state])) for state in VISIT_MOVES.get(self.state, ())]
+    def audit_subject(self) -> tuple[str, int, str]:
+        """Queue moves are filed under the patient, so their record shows every change."""
+        return "patient", self.patient_id, f"visit {self.id} → {self.state}"
 
     @classmethod
     def queue(cls, clinic_id: int, day: dt.date):
@@ -517,10 +567,15 @@ class Visit(BaseModel):
         )
         return f"{count}.{total}"
 
+    @staticmethod
+    def version_of(visits: list["Visit"]) -> str:
+        """queue_version() of a whole day's visits already loaded (no second query)."""
+        return f"{len(visits)}.{sum(visit.version for visit in visits)}"
+
     @classmethod
     def open_for(cls, patient: Patient, day: dt.date) -> "Visit | None":
         return cls.get_or_none(
-            cls.patient == patient, cls.day == day, cls.state.in_(list(VISIT_MOVES))
+            cls.patient == patient, cls.day == day, cls.state.in_(VISIT_FLOW.open_states)
         )
 
     @classmethod
@@ -538,22 +593,32 @@ class Visit(BaseModel):
             )
             return visit, True
 
-    def move(self, new_state: str, seen_version: int, user: User) -> bool:
-        """Compare-and-set on state and version; False when someone else moved it first."""
-        if new_state not in VISIT_MOVES.get(self.state, ()):
-            return False
-        now = utcnow()
-        values = {"state": new_state, "version": Visit.version + 1, "updated_by": user}
-        if new_state == WITH_DOCTOR:
-            values["called_at"] = now
-        else:
-            values["finished_at"] = now
-        changed = (
-            Visit.update(values)
-            .where(Visit.id == self.id, Visit.state == self.state, Visit.version == seen_version)
-            .execute()
+    def move(self, user: User, name: str, seen_version: int) -> None:
+        """Move `name` from the state and version this user saw (Conflict if they changed)."""
+        if seen_version != self.version:
+            self._lost_the_race()
+        target = self.check(user, name).target
+        times = {"called_at" if target == WITH_DOCTOR else "finished_at": utcnow()}
+        self.transition(
+            user,
+            name,
+            expect={"version": seen_version},
+            version=seen_version + 1,
+            updated_by=user,
+            **times,
         )
-        return bool(changed)
 
 
-PATIENT_MODELS = [Patient, PatientSearchKey, IdentityDocument, Consent, Visit]
+class VisitEvent(TimelineEvent):
+    """Append-only timeline of a visit: every queue move, who made it and when."""
+
+    visit = ForeignKeyField(Visit, backref="events", on_delete="CASCADE")
+
+    record_field = "visit"
+    states = VISIT_STATES
+
+
+Visit.timeline_model = VisitEvent
+
+
+PATIENT_MODELS = [Patient, PatientSearchKey, IdentityDocument, Consent, Visit, VisitEvent]

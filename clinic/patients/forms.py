@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models import (
     CONSENT_SCOPES,
     DOCUMENT_KINDS,
@@ -63,7 +63,7 @@ def _phone(field) -> None:
             raise ValidationError(str(error)) from None
 
 
-class PatientForm(Form):
+class PatientForm(OnceForm):
     chinese_name = StringField(
         _l("Chinese name"),
         validators=[at_most(40)],

@@ -8,9 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
 
-from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic import domains
+from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
 from clinic.db import write_transaction
-from clinic.htmx import render, wants_fragment
+from clinic.domains import patient_sections
+from clinic.htmx import not_modified, render, wants_fragment
 from clinic.models import (
     ADMIN,
     DOCTOR,
@@ -21,11 +23,12 @@ from clinic.models import (
     IdentityDocument,
     Organisation,
     Patient,
-    Referral,
+    SubmissionKey,
     Visit,
 )
 from clinic.patients.forms import ConsentForm, PatientForm
 from clinic.patients.identity import format_phone
+from clinic.workflow import TransitionError
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.add_app_template_filter(format_phone, "phone")
@@ -65,6 +68,9 @@ def index():
 @roles_required(*CLINIC_STAFF)
 def register():
     form = PatientForm(clinic_id=_clinic_id())
+    if earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id):
+        # Sent again (a double click): its documents now exist, so answer with the first result.
+        return redirect(earlier, code=303)
     if request.method == "POST" and form.add_document.data:
         form.grow()
         return render("patients/register.html", form=form)
@@ -72,21 +78,23 @@ def register():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
     try:
-        with write_transaction():  # the record and its audit row commit together, or neither
-            patient = Patient.register(
-                _clinic_id(),
-                current_user.id,
-                form.patient_fields(),
-                form.parsed_documents,
-                form.consents(),
-            )
-            audit("patient_registered", "patient", patient.id)
+        url = SubmissionKey.once(form.submission_key.data, current_user.id, lambda: _register(form))
     except IntegrityError:
         # Another desk registered the same document a moment ago: the database said no.
         form.validate()
         return render("patients/register.html", form=form, status=422)
     flash(_("Patient registered."), "success")
-    return redirect(url_for("patients.show", patient_id=patient.id), code=303)
+    return redirect(url, code=303)
+
+
+def _register(form: PatientForm) -> str:
+    with write_transaction():  # the record and its audit row commit together, or neither
+        patient = Patient.register(
+            _clinic_id(), current_user.id, form.patient_fields(), form.parsed_documents,
+            form.consents(),
+        )  # fmt: skip
+        audit("patient_registered", "patient", patient.id)
+    return url_for("patients.show", patient_id=patient.id)
 
 
 @bp.route("/validate/<name>", methods=["POST"])
@@ -130,16 +138,18 @@ def _find_field(form: PatientForm, name: str):
 @bp.route("/<int:patient_id>")
 @login_required
 def show(patient_id: int):
-    patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    patient = Patient.for_page(Patient.visible_to(current_user), patient_id, clinic_today())
+    if patient is None:
+        deny("patient", patient_id)
     audit("patient_viewed", "patient", patient.id)
-    visit = Visit.open_for(patient, clinic_today()) if current_user.organisation.is_clinic else None
     return render(
         "patients/show.html",
         patient=patient,
-        documents=list(patient.documents.order_by(IdentityDocument.id)),
+        sections=patient_sections(),
+        documents=patient.document_list,
         consents=list(patient.consent_history()),
         consent_form=ConsentForm(),
-        visit=visit,
+        visit=patient.open_visit,
         today=clinic_today(),
     )
 
@@ -165,8 +175,7 @@ def access_report(patient_id: int):
         audit("forbidden", "page", request.path)
         abort(403)
     audit("access_report", "patient", patient.id)
-    referrals = [r.id for r in Referral.select(Referral.id).where(Referral.patient == patient)]
-    records = {"patient": [patient.id], "referral": referrals}
+    records = {"patient": [patient.id]} | domains.patient_records(patient)
     events = AuditEvent.about(records, _searches_showing(patient))
     return render("patients/access_report.html", patient=patient, events=list(events))
 
@@ -258,17 +267,18 @@ def _errors(form) -> str:
 def queue_context() -> dict:
     """What the queue fragment needs; also shown on Today for clinic staff."""
     day = clinic_today()
+    visits = list(Visit.queue(_clinic_id(), day))
     return {
-        "visits": list(Visit.queue(_clinic_id(), day)),
-        "queue_version": Visit.queue_version(_clinic_id(), day),
+        "visits": visits,
+        "queue_version": Visit.version_of(visits),
         "today": day,
         "visit_states": VISIT_STATES,
     }
 
 
-def today_sections() -> dict:
+def today_section(user) -> dict:
     """Today's page: the check-in queue for clinic staff, nothing for others."""
-    if current_user.has_role(*CLINIC_STAFF) and current_user.organisation.is_clinic:
+    if user.has_role(*CLINIC_STAFF) and user.organisation.is_clinic:
         return queue_context()
     return {}
 
@@ -276,10 +286,9 @@ def today_sections() -> dict:
 @bp.route("/queue")
 @roles_required(*CLINIC_STAFF)
 def queue():
-    since = request.args.get("since")
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
-    if since and wants_fragment() and Visit.queue_version(_clinic_id(), clinic_today()) == since:
-        return "", 204
+    if response := not_modified(lambda: Visit.queue_version(_clinic_id(), clinic_today())):
+        return response
     return render("patients/queue.html", "patients/_queue.html", **queue_context())
 
 
@@ -287,7 +296,13 @@ def queue():
 @roles_required(*CLINIC_STAFF)
 def check_in(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
-    with write_transaction():
+    key = request.form.get("submission_key")
+    SubmissionKey.once(key, current_user.id, lambda: _check_in(patient))
+    return redirect(url_for("patients.queue"), code=303)
+
+
+def _check_in(patient: Patient) -> str:
+    with write_transaction():  # the visit and its audit row commit together, or neither
         visit, created = Visit.check_in(patient, current_user.id, clinic_today())
         if created:
             audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
@@ -295,34 +310,24 @@ def check_in(patient_id: int):
         flash(_("%(name)s is checked in.", name=patient.display_name), "success")
     else:
         flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")
-    return redirect(url_for("patients.queue"), code=303)
+    return url_for("patients.queue")
 
 
-@bp.route("/visits/<int:visit_id>/move", methods=["POST"])
+@bp.route("/visits/<int:visit_id>/<slug>", methods=["POST"])
 @roles_required(*CLINIC_STAFF)
-def move_visit(visit_id: int):
+def move_visit(visit_id: int, slug: str):
     visible = Visit.select().where(Visit.clinic == _clinic_id())
     visit = get_visible_or_404(visible, visit_id, "visit")
-    new_state = request.form.get("state", "")
+    chosen = visit.workflow.by_slug(slug)
     seen = request.form.get("version", "")
-    if new_state not in VISIT_STATES or not seen.isdigit():
+    if chosen is None or not seen.isdigit():
         abort(400)
-    if int(seen) == visit.version and new_state not in dict(visit.moves()):
+    if int(seen) == visit.version and chosen not in visit.moves_for(current_user):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
-    with write_transaction():
-        moved = visit.move(new_state, int(seen), current_user.id)
-        if moved:
-            audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
-    if not moved:
-        current = Visit.get_by_id(visit.id)
-        flash(
-            _(
-                "Someone else changed this visit first: it is now “%(state)s”. Nothing was "
-                "changed; check and try again.",
-                state=current.state_label,
-            ),
-            "warning",
-        )
+    try:
+        visit.move(current_user._get_current_object(), chosen.name, int(seen))
+    except TransitionError as error:
+        flash(error.message, "warning")
     if wants_fragment():
         return render("patients/_queue.html", "patients/_queue.html", **queue_context())
     return redirect(url_for("patients.queue"), code=303)

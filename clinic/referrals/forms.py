@@ -1,6 +1,7 @@
 """Referral forms: each owns its validation, with messages in the user's language."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import to_utc
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
@@ -28,7 +29,7 @@ def text(label, required=None, max_length=4000, rows=3):
     return TextAreaField(label, validators=validators, render_kw={"rows": rows})
 
 
-class ClinicalFields(Form):
+class ClinicalFields(OnceForm):
     """What every referral says, up to the hub or down to a clinic."""
 
     priority = RadioField(
@@ -75,7 +76,7 @@ class ReferralForm(ClinicalFields):
         _l("The patient consents to cross-border sharing of records for this referral")
     )
 
-    def __init__(self, *args, hubs=(), consent=None, **kwargs):
+    def __init__(self, *args, hubs=(), consent=None, **kwargs):  # hubs: a query or a list
         super().__init__(*args, **kwargs)
         self.consent = consent
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}
@@ -115,6 +116,12 @@ class AcceptForm(Form):
     )
     appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
     transport_arranged = BooleanField(_l("Transport arranged"))
+
+    def move_data(self) -> dict:
+        """The appointment typed in the organisation's time zone, stored in UTC."""
+        data = super().move_data()
+        data["appointment_at"] = to_utc(data["appointment_at"]).replace(tzinfo=None)
+        return data
 
 
 class DeclineForm(Form):
@@ -158,3 +165,14 @@ class DownReferralForm(ClinicalFields):
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
+
+
+# The form each move asks for first, by move name (moves without one are a single button).
+MOVE_FORMS = {
+    "accept": AcceptForm,
+    "decline": DeclineForm,
+    "request_info": QuestionForm,
+    "answer": AnswerForm,
+    "cancel": CancelForm,
+    "back_referral": BackReferralForm,
+}

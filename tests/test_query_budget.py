@@ -1,0 +1,107 @@
+"""Query budget: every page, fragment, move and poll runs a small, fixed number of SQL
+statements, whatever the number of rows it shows (an N+1 cannot come back unseen).
+
+A crawler visits every page and htmx GET reachable per role (as the page-weight test does),
+then each one is requested alone while peewee's statements are counted.
+"""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from clinic.db import utcnow
+from clinic.models import Organisation, Referral
+
+from conftest import crawl, user
+from test_page_weight import ROLES
+
+PAGE, FRAGMENT, POLL = 6, 5, 2
+HX = {"HX-Request": "true"}
+POLLING = {"HX-Request": "true", "X-Clinic-Poll": "1"}
+POLLED = re.compile(r'hx-get="([^"]*[?&]amp;v=[^"]*|[^"]*\?v=[^"]*)"')
+
+
+def statements(count_statements, send, *args, **kwargs) -> tuple[int, object]:
+    """(statements run, response) of one request `send(*args, **kwargs)`."""
+    with count_statements() as seen:
+        response = send(*args, **kwargs)
+    return len(seen.statements), response
+
+
+@pytest.mark.parametrize("email", ROLES)
+def test_every_page_fragment_and_poll_stays_within_its_budget(login, count_statements, email):
+    client = login(email)
+    pages = [url for url, response in crawl(client) if response.status_code == 200]
+    over = []
+    for url in pages:
+        ran, page = statements(count_statements, client.get, url)
+        if page.status_code == 200 and "text/html" in page.content_type and ran > PAGE:
+            over.append(f"page {url}: {ran}")
+        ran, part = statements(count_statements, client.get, url, headers=HX)
+        if part.status_code == 200 and b"<html" not in part.data and ran > FRAGMENT:
+            over.append(f"fragment {url}: {ran}")
+        for polled in POLLED.findall(page.get_data(as_text=True)):
+            polled = polled.replace("&amp;", "&")
+            ran, answer = statements(count_statements, client.get, polled, headers=POLLING)
+            if answer.status_code != 204 or ran > POLL:
+                over.append(f"poll {polled}: {answer.status_code}, {ran}")
+    assert pages and not over, over
+
+
+def _referrals(patient, count: int):
+    doctor, hub = user("doctor@jinzhou.demo"), Organisation.by_name("Nansha Hub Hospital")
+    service = hub.services.first()
+    for _ in range(count):
+        referral = Referral.create_draft(
+            doctor, patient, to_org=hub, service=service, priority="urgent", reason="Chest pain"
+        )
+        referral.submit(doctor)
+
+
+@pytest.mark.parametrize(
+    "email, url",
+    [
+        ("coordinator@hub.demo", "/referrals/"),
+        ("coordinator@hub.demo", "/referrals/?needs=1"),
+        ("coordinator@hub.demo", "/today"),
+        ("doctor@jinzhou.demo", "/referrals/"),
+        ("doctor@jinzhou.demo", "/today"),
+        ("doctor@jinzhou.demo", "/patients/?q=chan"),
+    ],
+)
+def test_a_list_runs_as_many_statements_for_50_rows_as_for_1(
+    login, count_statements, make_patient, email, url
+):
+    client = login(email)
+    patient = make_patient(english_name="CHAN, Tai Man")
+    _referrals(patient, 1)
+    one, _ = statements(count_statements, client.get, url)
+    for n in range(49):
+        _referrals(make_patient(english_name=f"CHAN, Number {n}"), 1)
+    fifty, response = statements(count_statements, client.get, url)
+    assert response.status_code == 200
+    assert fifty == one, f"{url}: {one} statements for 1 row, {fifty} for 50"
+
+
+def test_an_inline_move_stays_within_the_move_budget(login, count_statements, make_patient):
+    coordinator = login("coordinator@hub.demo")
+    patient = make_patient()
+    _referrals(patient, 1)
+    referral = Referral.get(Referral.patient == patient)
+    url = f"/referrals/{referral.id}/accept"
+    ran, form = statements(count_statements, coordinator.get, url, headers=HX)
+    assert form.status_code == 200 and ran <= FRAGMENT, ran
+    when = utcnow().replace(year=utcnow().year + 1).strftime("%Y-%m-%dT%H:%M")
+    data = {"appointment_at": when, "appointment_place": "Room 1"}
+    headers = HX | {"X-CSRFToken": coordinator.csrf_token()}  # fetched before counting
+    ran, row = statements(
+        count_statements, lambda: coordinator.post(url, data=data, headers=headers)
+    )
+    assert row.status_code == 200 and Referral.get_by_id(referral.id).state == "accepted"
+    assert ran <= FRAGMENT, ran
+
+
+def test_the_poll_pattern_finds_polled_regions():
+    page = '<div hx-get="/referrals/?state=&amp;v=3-1.0" hx-trigger="every 20s"></div>'
+    assert [parse_qs(urlsplit(u.replace("&amp;", "&")).query)["v"] for u in POLLED.findall(page)]
