@@ -1,12 +1,24 @@
-"""Command line: organisations, users, demo data (init-db and backup live in clinic.db)."""
+"""Command line: organisations, services, users, demo data (init-db and backup: clinic.db).
+
+Every change made here is audited like one made on the administration pages (no user: "cli").
+"""
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from clinic.auth.access import audit
 from clinic.auth.passwords import password_problem
 from clinic.db import db
-from clinic.models import HUB, ORGANISATION_KINDS, ROLES, ROLES_BY_KIND, Organisation, User
+from clinic.models import (
+    HUB,
+    ORGANISATION_KINDS,
+    ROLES,
+    ROLES_BY_KIND,
+    HubService,
+    Organisation,
+    User,
+)
 
 
 def _organisation(name: str) -> Organisation:
@@ -23,14 +35,9 @@ def _organisation(name: str) -> Organisation:
 @click.option("--timezone", help="IANA time zone, e.g. Asia/Shanghai (default: CLINIC_TIMEZONE).")
 @click.option("--name-zh-hant", help="The name in Traditional Chinese.")
 @click.option("--name-zh-hans", help="The name in Simplified Chinese.")
-def create_org_command(
-    name: str,
-    kind: str,
-    hub_name: str | None,
-    timezone: str | None,
-    name_zh_hant: str | None,
-    name_zh_hans: str | None,
-) -> None:
+@click.option("--address", help="The address shown on letters.")
+@click.option("--phone", help="The phone number shown on letters.")
+def create_org_command(name: str, kind: str, hub_name: str | None, **details: str | None) -> None:
     """Create an organisation: a clinic (linked to its hub) or a hub hospital."""
     if Organisation.by_name(name):
         raise click.ClickException(f"{name!r} exists already.")
@@ -38,15 +45,10 @@ def create_org_command(
     if hub and hub.kind != HUB:
         raise click.ClickException(f"{hub_name!r} is not a hub hospital.")
     with db.atomic():
-        organisation = Organisation.create(
-            name=name,
-            kind=kind,
-            timezone=timezone,
-            name_zh_hant=name_zh_hant,
-            name_zh_hans=name_zh_hans,
-        )
+        organisation = Organisation.create(name=name, kind=kind, **details)
         if hub:
             organisation.link_hub(hub)
+        audit("organisation_created", "organisation", organisation.id, "cli")
     click.echo(f"Created {kind} {name!r}.")
 
 
@@ -65,10 +67,59 @@ def create_user_command(email: str, org_name: str, role: str, name: str | None, 
         raise click.ClickException(str(problem))
     if User.get_or_none(User.email == email.strip().lower()):
         raise click.ClickException(f"{email!r} exists already.")
-    User.create_with_password(
-        password, email=email, name=name or email, role=role, organisation=organisation
-    )
+    with db.atomic():
+        user = User.create_with_password(
+            password, email=email, name=name or email, role=role, organisation=organisation
+        )
+        audit("user_created", "user", user.id, f"cli: {role} at {organisation.name}")
     click.echo(f"Created {role} {email} at {organisation.name}.")
+
+
+@click.command("create-service")
+@click.argument("hub_name", metavar="HUB")
+@click.argument("code")
+@click.option("--name", required=True, help="The name in English.")
+@click.option("--name-zh-hant", required=True, help="The name in Traditional Chinese.")
+@click.option("--name-zh-hans", required=True, help="The name in Simplified Chinese.")
+@click.option("--cross-border", is_flag=True, help="Referrals need cross-border consent.")
+def create_service_command(hub_name: str, code: str, **fields) -> None:
+    """Add a service to a hub hospital: clinics linked to the hub can then refer to it."""
+    hub = _organisation(hub_name)
+    if not hub.is_hub:
+        raise click.ClickException(f"{hub_name!r} is not a hub hospital.")
+    code = code.strip().lower()
+    if HubService.select().where(HubService.hub == hub, HubService.code == code).exists():
+        raise click.ClickException(f"{hub_name!r} has a service {code!r} already.")
+    with db.atomic():
+        service = HubService.create(hub=hub, code=code, **fields)
+        audit("service_created", "service", service.id, f"cli: {hub.name}: {code}")
+    click.echo(f"Created service {code!r} at {hub.name}.")
+
+
+@click.command("list-orgs")
+def list_orgs_command() -> None:
+    """Every organisation: kind, name, the hubs a clinic refers to, a hub's services."""
+    for organisation in Organisation.select().order_by(Organisation.kind.desc(), Organisation.name):
+        if organisation.is_hub:
+            services = organisation.services.order_by(HubService.code)
+            linked = "services: " + (", ".join(s.code for s in services) or "none")
+        else:
+            linked = "hubs: " + (", ".join(h.name for h in organisation.hubs()) or "none")
+        click.echo(f"{organisation.kind:<7} {organisation.name}  ({linked})")
+
+
+@click.command("list-users")
+@click.option("--org", "org_name", help="Only this organisation's users.")
+def list_users_command(org_name: str | None) -> None:
+    """Every user: e-mail, role, organisation, and whether they may log in."""
+    users = (
+        User.select(User, Organisation).join(Organisation).order_by(Organisation.name, User.email)
+    )
+    if org_name:
+        users = users.where(User.organisation == _organisation(org_name))
+    for user in users:
+        status = "active" if user.active else "deactivated"
+        click.echo(f"{user.email:<32} {user.role:<12} {user.organisation.name}  {status}")
 
 
 @click.command("demo")
@@ -88,7 +139,15 @@ def demo_command(if_empty: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_org_command, create_user_command, demo_command):
+    commands = (
+        create_org_command,
+        create_user_command,
+        create_service_command,
+        list_orgs_command,
+        list_users_command,
+        demo_command,
+    )
+    for command in commands:
         app.cli.add_command(command)
 
 

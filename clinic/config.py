@@ -47,8 +47,10 @@ DEFAULTS = {
     "WTF_CSRF_HEADERS": ["X-CSRFToken"],
     "BABEL_DEFAULT_LOCALE": "en",
     "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent.parent / "translations"),
-    "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
-    "RATELIMIT_HEADERS_ENABLED": False,
+    # Failed logins only (a success never counts): per account, and per address for shared NAT.
+    "LOGIN_ACCOUNT_LIMIT": "10 per 15 minutes",
+    "LOGIN_ADDRESS_LIMIT": "100 per 15 minutes",
+    "RATELIMIT_KEY_PREFIX": "clinic-login",
     "COMPRESS_ALGORITHM": ["br", "gzip"],
     "COMPRESS_MIN_SIZE": 300,
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript", "text/calendar"],

@@ -80,10 +80,26 @@ def init_schema() -> None:
             existing = {column.name for column in db.get_columns(table)}
             missing = [f for f in model._meta.sorted_fields if f.column_name not in existing]
             for field in missing:
-                migrate(migrator.add_column(table, field.column_name, field))
+                _add_column(migrator, table, field)
             model._schema.create_indexes(safe=True)  # indexes added by a newer release
         for table in append_only:
             _make_append_only(table)
+
+
+def _add_column(migrator: SchemaMigrator, table: str, field) -> None:
+    """A column added by a newer release; existing rows get its default."""
+    default = field.default
+    if is_sqlite() and not field.null and isinstance(default, bool | int | str):
+        # SQLite adds a NOT NULL column with a constant default in place; the migrator's way
+        # (add as NULL, then rebuild the table) is refused by the foreign keys pointing at it.
+        context = db.obj.get_sql_context()
+        column, _ = context.sql(field.ddl(context)).query()
+        literal = (
+            "'" + default.replace("'", "''") + "'" if isinstance(default, str) else int(default)
+        )
+        db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN {column} DEFAULT {literal}')
+        return
+    migrate(migrator.add_column(table, field.column_name, field))
 
 
 def _make_append_only(table: str) -> None:

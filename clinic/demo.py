@@ -15,6 +15,8 @@ from clinic.models import (
 )
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 (demo data, printed to the operator)
+# Hub staff and admins sign in with a second factor; the demo's is one shared, printed key.
+DEMO_TOTP_SECRET = "DEMOCLINICDEMOCLINICDEMOCLINIC22"  # noqa: S105
 HUB_NAME = "Nansha Hub Hospital"
 CLINIC_A = "Jinzhou Family-Doctor Clinic"
 CLINIC_B = "Huangge Family-Doctor Clinic"
@@ -51,13 +53,15 @@ def load() -> None:
         for name in (CLINIC_A, CLINIC_B):
             _organisation(name, CLINIC).link_hub(hub)
         for email, name, role, organisation in ACCOUNTS:
-            User.create_with_password(
+            user = User.create_with_password(
                 DEMO_PASSWORD,
                 email=email,
                 name=name,
                 role=role,
                 organisation=Organisation.by_name(organisation),
             )
+            if user.needs_second_factor:
+                User.update(totp_secret=DEMO_TOTP_SECRET).where(User.id == user.id).execute()
         from clinic.patients import demo as patients_demo
 
         patients_demo.load()
@@ -71,4 +75,7 @@ def load() -> None:
 def accounts_text() -> str:
     lines = [f"Demo accounts (password for all: {DEMO_PASSWORD}):"]
     lines += [f"  {email:<24} {role:<12} {org}" for email, _name, role, org in ACCOUNTS]
+    lines.append(
+        f"Hub staff and the admin: two-step sign-in key {DEMO_TOTP_SECRET} (authenticator app)."
+    )
     return "\n".join(lines)

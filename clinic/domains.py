@@ -35,6 +35,8 @@ class Domain:
     - `audit_labels`: {(object type or None, action code): label} for the audit log.
     - `consent_withdrawn(user, consent)`: stops this domain's records that relied on the
       consent; returns them.
+    - `patient_records(patient)`: {object type: query of ids} of this domain's records about
+      the patient, so the patient's access report finds their audit events.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Domain:
     patient_template: str | None = None
     audit_labels: dict = field(default_factory=dict)
     consent_withdrawn: Callable | None = None
+    patient_records: Callable | None = None
 
 
 def register(app: Flask, domain: Domain) -> None:
@@ -93,6 +96,15 @@ def today_sections(user) -> list[tuple[str, dict, list[int]]]:
 def patient_sections() -> list[str]:
     """The templates the domains add to the patient page, in registration order."""
     return [d.patient_template for d in registered() if d.patient_template]
+
+
+def patient_records(patient) -> dict:
+    """{object type: query of ids} of every domain's records about this patient."""
+    records = {}
+    for domain in registered():
+        if domain.patient_records:
+            records |= domain.patient_records(patient)
+    return records
 
 
 def hub_visibility(patient_id_field, user):

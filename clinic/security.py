@@ -1,13 +1,12 @@
-"""Security baseline: CSRF, rate limits, compression and the headers every response carries."""
+"""Security baseline: CSRF, login limits, compression and the headers every response carries."""
 
 from flask import Flask, request
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from clinic.auth import throttle
+
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
 compress = Compress()
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -43,6 +42,6 @@ def _security_headers(response):
 
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
-    limiter.init_app(app)
+    throttle.init_app(app)
     compress.init_app(app)
     app.after_request(_security_headers)

@@ -50,8 +50,8 @@ def test_the_draft_edit_form_is_audited(doctor, make_patient):
 def test_a_too_many_attempts_answer_is_audited(client, demo_data):
     for _ in range(10):
         client.post("/login", data={"email": "doctor@jinzhou.demo", "password": "guess-1234"})
-    before = AuditEvent.select().where(AuditEvent.action == "rate_limited").count()
+    before = AuditEvent.select().where(AuditEvent.action == "login_locked").count()
     blocked = client.post("/login", data={"email": "doctor@jinzhou.demo", "password": "guess-1234"})
     assert blocked.status_code == 429
-    after = AuditEvent.select().where(AuditEvent.action == "rate_limited").count()
+    after = AuditEvent.select().where(AuditEvent.action == "login_locked").count()
     assert after == before + 1

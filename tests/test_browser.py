@@ -84,3 +84,27 @@ def test_a_warm_page_load_asks_the_server_for_no_static_file(app, new_page, demo
     page.wait_for_load_state("load")
     page.get_by_label("Email").fill("nurse@jinzhou.demo")  # the page works from the cache
     assert static_requests == []
+
+
+def test_hub_staff_enrol_two_step_sign_in_from_the_qr_page(new_page, runner):
+    import pyotp
+
+    runner.invoke(args=["create-org", "Harbour Hub", "--kind", "hub"])
+    runner.invoke(
+        args=["create-user", "desk@harbour.example", "--org", "Harbour Hub", "--role",
+              "coordinator", "--password", "long-enough-pw"]
+    )  # fmt: skip
+    page = new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill("desk@harbour.example")
+    page.get_by_label("Password").fill("long-enough-pw")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/login/enrol")
+    qr = page.locator("figure.qr svg")
+    assert qr.is_visible() and qr.bounding_box()["width"] > 80  # drawn, though no script runs
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    assert page.locator(".recovery-codes li").count() == 10
+    page.get_by_role("link", name="I have kept them: continue").click()
+    page.wait_for_url("**/today")

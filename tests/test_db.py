@@ -104,3 +104,21 @@ def test_backup_writes_a_consistent_copy(sqlite_app, tmp_path):
 def test_foreign_keys_are_enforced(app):
     with pytest.raises((IntegrityError, OperationalError)), db.atomic():
         User.create(email="x@y.z", name="X", role="doctor", organisation=999, password_hash="x")
+
+
+def test_init_db_adds_the_administration_and_second_factor_columns(app, runner, demo_data):
+    # The release before alliance administration: no address, phone or second factor.
+    db.execute_sql("DROP TABLE recovery_code")
+    db.execute_sql("DROP TABLE trusted_device")
+    for table, column in (("organisation", "address"), ("organisation", "phone"),
+                          ("organisation", "mfa_required"), ("users", "must_change_password"),
+                          ("users", "totp_secret")):  # fmt: skip
+        db.execute_sql(f'ALTER TABLE "{table}" DROP COLUMN {column}')
+    db.close()
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert {"address", "phone", "mfa_required"} <= {c.name for c in db.get_columns("organisation")}
+    clinic = Organisation.by_name(demo_data.CLINIC_A)
+    assert clinic.mfa_required is False and clinic.address is None
+    doctor = User.authenticate("doctor@jinzhou.demo", demo_data.DEMO_PASSWORD)
+    assert doctor.must_change_password is False and doctor.totp_secret is None

@@ -1,15 +1,23 @@
-"""Administration: the audit log and the people who may log in."""
+"""Administration of the alliance: organisations, hub services, users, the audit log.
 
-from flask import Blueprint, flash, redirect, request, url_for
+A hub's administrators govern the whole alliance; a clinic's, their own clinic. Every change is
+audited in the same transaction as the change.
+"""
+
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from clinic.admin.forms import OrganisationForm, ServiceForm, UserForm
 from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.db import db
 from clinic.domains import audit_label
 from clinic.htmx import render
 from clinic.inputs import arg_page
-from clinic.models import ADMIN, AuditEvent, Organisation, User
+from clinic.models import ADMIN, AuditEvent, HubService, Organisation, User, mfa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -24,6 +32,18 @@ ACTION_LABELS = {
     "logout": _l("Logged out"),
     "user_activated": _l("User reactivated"),
     "user_deactivated": _l("User deactivated"),
+    "user_created": _l("User created"),
+    "user_changed": _l("User's role or organisation changed"),
+    "password_reset": _l("Password reset by an administrator"),
+    "password_changed": _l("Password changed"),
+    "mfa_enrolled": _l("Two-step sign-in set up"),
+    "mfa_reset": _l("Two-step sign-in reset by an administrator"),
+    "second_factor": _l("Second step of sign-in passed"),
+    "login_locked": _l("Login refused: too many failed attempts"),
+    "organisation_created": _l("Organisation created"),
+    "organisation_changed": _l("Organisation changed"),
+    "service_created": _l("Hub service created"),
+    "service_changed": _l("Hub service changed"),
     "list": _l("List viewed"),
     "view": _l("Record viewed"),
     "create": _l("Created"),
@@ -69,30 +89,203 @@ def audit_log():
     )
 
 
+# Organisations -----
+def _governed_organisations():
+    return Organisation.governed_by(current_user)
+
+
+def _organisation(organisation_id: int) -> Organisation:
+    return get_visible_or_404(_governed_organisations(), organisation_id, "organisation")
+
+
+def _hub_admin_only() -> None:
+    if not current_user.organisation.is_hub:
+        audit("forbidden", "page", request.path)
+        abort(403)
+
+
+@bp.route("/organisations")
+@roles_required(ADMIN)
+def organisations():
+    return render("admin/organisations.html", organisations=list(_governed_organisations()))
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def new_organisation():
+    _hub_admin_only()
+    form = OrganisationForm()
+    if not form.validate_on_submit():
+        return _organisation_page(form, None)
+    with db.atomic():
+        organisation = Organisation.create(**form.values())
+        organisation.set_hubs(form.hubs.data)
+        audit("organisation_created", "organisation", organisation.id, _hubs_detail(form))
+    flash(_("%(name)s is created.", name=organisation.label()), "success")
+    return redirect(url_for("admin.organisation", organisation_id=organisation.id), code=303)
+
+
+@bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def organisation(organisation_id: int):
+    organisation = _organisation(organisation_id)
+    data = None if request.method == "POST" else _organisation_data(organisation)
+    form = OrganisationForm(organisation=organisation, data=data)
+    form.kind.data = organisation.kind  # a clinic stays a clinic: its users' roles depend on it
+    if not form.validate_on_submit():
+        return _organisation_page(form, organisation)
+    with db.atomic():
+        Organisation.update(**form.values()).where(Organisation.id == organisation.id).execute()
+        organisation.set_hubs(form.hubs.data)
+        audit("organisation_changed", "organisation", organisation.id, _hubs_detail(form))
+    flash(_("Changes saved."), "success")
+    return redirect(url_for("admin.organisation", organisation_id=organisation.id), code=303)
+
+
+def _organisation_data(organisation: Organisation) -> dict:
+    fields = ("name", "name_zh_hant", "name_zh_hans", "kind", "timezone", "address", "phone")
+    data = {name: getattr(organisation, name) for name in fields}
+    hubs = [hub.id for hub in organisation.hubs()]
+    return data | {"mfa_required": organisation.mfa_required, "hubs": hubs}
+
+
+def _hubs_detail(form: OrganisationForm) -> str:
+    return f"hubs: {','.join(map(str, form.hubs.data))}" if form.hubs.data else ""
+
+
+def _organisation_page(form: OrganisationForm, organisation: Organisation | None):
+    services = list(organisation.services.order_by(HubService.code)) if organisation else []
+    status = 422 if form.errors else 200
+    return render(
+        "admin/organisation.html", form=form, organisation=organisation, services=services,
+        status=status,
+    )  # fmt: skip
+
+
+# A hub's services -----
+@bp.route("/organisations/<int:organisation_id>/services/new", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def new_service(organisation_id: int):
+    hub = _organisation(organisation_id)
+    if not hub.is_hub:
+        abort(404)
+    return _save_service(hub, HubService(hub=hub), "service_created")
+
+
+@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def service(service_id: int):
+    services = HubService.select().where(HubService.hub.in_(_governed_organisations()))
+    found = get_visible_or_404(services, service_id, "service")
+    return _save_service(found.hub, found, "service_changed")
+
+
+def _save_service(hub: Organisation, service: HubService, action: str):
+    existing = service.id is not None
+    form = ServiceForm(obj=service if existing else None, hub=hub, service=service)
+    if not form.validate_on_submit():
+        status = 422 if form.errors else 200
+        return render("admin/service.html", form=form, hub=hub, service=service, status=status)
+    with db.atomic():
+        for name, value in form.values().items():
+            setattr(service, name, value)
+        service.save()
+        audit(action, "service", service.id, f"{hub.name}: {service.code}")
+    flash(_("Service %(name)s saved.", name=service.label()), "success")
+    return redirect(url_for("admin.organisation", organisation_id=hub.id), code=303)
+
+
+# Users -----
+def _user(user_id: int) -> User:
+    return get_visible_or_404(User.governed_by(current_user), user_id, "user")
+
+
 @bp.route("/users")
 @roles_required(ADMIN)
 def users():
-    people = (
-        User.governed_by(current_user)
-        .select(User, Organisation)
-        .join(Organisation)
-        .order_by(Organisation.name, User.name)
+    return render("admin/users.html", users=User.governed_by(current_user))
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def new_user():
+    form = UserForm(organisations=_governed_organisations())
+    if not form.validate_on_submit():
+        status = 422 if form.errors else 200
+        return render("admin/user.html", form=form, user=None, status=status)
+    temporary = secrets.token_urlsafe(9)
+    with db.atomic():
+        user = User.create_with_password(
+            temporary,
+            email=form.email.data,
+            name=form.name.data.strip(),
+            role=form.role.data,
+            organisation=form.chosen_organisation,
+            must_change_password=True,
+        )
+        audit("user_created", "user", user.id, f"{user.role} at {user.organisation.name}")
+    return render("admin/temporary_password.html", user=user, password=temporary)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def user(user_id: int):
+    user = _user(user_id)
+    form = UserForm(obj=user, organisations=_governed_organisations(), user=user)
+    if request.method == "GET":
+        form.organisation.data = user.organisation_id
+    if not form.validate_on_submit():
+        status = 422 if form.errors else 200
+        return render("admin/user.html", form=form, user=user, status=status)
+    before = f"{user.role} at {user.organisation.name}"
+    with db.atomic():
+        User.update(name=form.name.data.strip()).where(User.id == user.id).execute()
+        if (form.role.data, form.organisation.data) != (user.role, user.organisation_id):
+            user.move_to(form.chosen_organisation, form.role.data)
+        audit(
+            "user_changed", "user", user.id, f"{before} → {user.role} at {user.organisation.name}"
+        )
+    flash(_("Changes saved."), "success")
+    return redirect(url_for("admin.user", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@roles_required(ADMIN)
+def reset_password(user_id: int):
+    user = _user(user_id)
+    with db.atomic():
+        temporary = user.reset_password()
+        audit("password_reset", "user", user.id)
+    return render("admin/temporary_password.html", user=user, password=temporary)
+
+
+@bp.route("/users/<int:user_id>/second-factor", methods=["POST"])
+@roles_required(ADMIN)
+def reset_second_factor(user_id: int):
+    user = _user(user_id)
+    with db.atomic():
+        mfa.reset(user)
+        audit("mfa_reset", "user", user.id)
+    flash(
+        _("%(name)s sets up two-step sign-in again at the next login.", name=user.name), "success"
     )
-    return render("admin/users.html", users=people)
+    return redirect(url_for("admin.user", user_id=user.id), code=303)
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @roles_required(ADMIN)
 def set_active(user_id: int):
-    user = get_visible_or_404(User.governed_by(current_user), user_id, "user")
+    user = _user(user_id)
     if user.id == current_user.id:
         flash(_("You cannot deactivate yourself."), "error")
     elif request.form.get("active") == "1":
-        User.update(active=True).where(User.id == user.id).execute()
-        audit("user_activated", "user", user.id)
+        with db.atomic():
+            user.reactivate()
+            audit("user_activated", "user", user.id)
         flash(_("%(name)s can log in again.", name=user.name), "success")
     else:
-        user.deactivate()
-        audit("user_deactivated", "user", user.id)
+        with db.atomic():
+            user.deactivate()
+            audit("user_deactivated", "user", user.id)
         flash(_("%(name)s is deactivated and logged out everywhere.", name=user.name), "success")
-    return redirect(url_for("admin.users"), code=303)
+    return redirect(url_for("admin.user", user_id=user.id), code=303)

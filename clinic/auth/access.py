@@ -13,7 +13,7 @@ from clinic.models import AuditEvent
 
 
 def audit(action: str, object_type: str | None = None, object_id=None, detail: str | None = None):
-    """Append one event to the audit log for the current user and request."""
+    """Append one event to the audit log for the current user and request (none: the CLI)."""
     user = current_user if current_user and current_user.is_authenticated else None
     return AuditEvent.write(user, action, object_type, object_id, detail)
 

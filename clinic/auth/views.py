@@ -1,8 +1,10 @@
 """Log in, log out, switch language. Sessions live in the database: logout is immediate."""
 
 import datetime as dt
+import time
 from urllib.parse import urlsplit
 
+import segno
 from flask import (
     Blueprint,
     abort,
@@ -14,17 +16,20 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import format_datetime, refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import refresh
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
 from clinic.auth.access import audit
-from clinic.auth.forms import LoginForm
+from clinic.auth.forms import CodeForm, LoginForm, PasswordChangeForm
+from clinic.auth.throttle import throttle
+from clinic.db import db
 from clinic.htmx import render
 from clinic.inputs import has_control_characters
-from clinic.models import LANGUAGES, User, UserSession
-from clinic.security import limiter
+from clinic.models import LANGUAGES, User, UserSession, mfa
+from clinic.models.mfa import RecoveryCode, TrustedDevice
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -84,26 +89,181 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _limit_login() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+PENDING_MINUTES = 5
+DEVICE_COOKIE = "clinic_device"
+
+
+def _locked_response(form: LoginForm, email: str):
+    """The login refused while too many attempts have failed; says when to try again."""
+    lock = throttle().locked_until(email, request.remote_addr)
+    if lock is None:
+        return None
+    scope, until = lock
+    audit("login_locked", "user", detail=f"{scope}: {email}"[:254])
+    when = format_datetime(until, "HH:mm")
+    if scope == "account":
+        message = _(
+            "Too many attempts failed for this account. Try again after %(time)s.", time=when
+        )
+    else:
+        message = _(
+            "Too many attempts failed from this network. Try again after %(time)s.", time=when
+        )
+    form.form_errors.append(message)
+    return render("auth/login.html", form=form, status=429)
+
+
+def _failed(email: str) -> None:
+    throttle().failed(email, request.remote_addr)
+    audit("login_failed", "user", detail=email[:254])
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_limit_login, methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("today.index"))
     form = LoginForm(next=request.args.get("next", ""))
     if not form.validate_on_submit():
         return render("auth/login.html", form=form, status=422 if form.errors else 200)
-    user = User.authenticate(form.email.data, form.password.data)
+    email = form.email.data.strip().lower()
+    if locked := _locked_response(form, email):
+        return locked
+    user = User.authenticate(email, form.password.data)
     if user is None:
-        audit("login_failed", "user", detail=form.email.data.strip().lower()[:254])
+        _failed(email)
         form.password.errors.append(_("Email or password is not right."))
         return render("auth/login.html", form=form, status=422)
+    next_url = safe_next(form.next.data)
+    if not (user.needs_second_factor or user.has_second_factor):
+        return _complete_login(user, next_url)
+    if user.has_second_factor and TrustedDevice.recognises(
+        user, request.cookies.get(DEVICE_COOKIE)
+    ):
+        return _complete_login(user, next_url)
+    session["pending"] = {"user": user.id, "at": time.time(), "next": next_url}
+    step = "auth.verify" if user.has_second_factor else "auth.enrol"
+    return redirect(url_for(step), code=303)
+
+
+def _pending_user() -> User | None:
+    """The user who gave the right password a moment ago and still owes the second factor."""
+    pending = session.get("pending")
+    if not pending or time.time() - pending["at"] > PENDING_MINUTES * 60:
+        return None
+    return User.get_or_none(User.id == pending["user"], User.active == True)  # noqa: E712
+
+
+def _complete_login(user: User, next_url: str | None):
     _start_session(user)
     audit("login", "user", user.id)
-    return redirect(safe_next(form.next.data) or url_for("today.index"), code=303)
+    if user.must_change_password:
+        return redirect(url_for("auth.change_password", next=next_url), code=303)
+    return redirect(next_url or url_for("today.index"), code=303)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def verify():
+    user = _pending_user()
+    if user is None or not user.has_second_factor:
+        return redirect(url_for("auth.login"), code=303)
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return render("auth/verify.html", form=form, status=422 if form.errors else 200)
+    if locked := _locked_response(LoginForm(), user.email):
+        return locked
+    code = form.code.data
+    if mfa.accept_code(user, code):
+        used = "totp"
+    elif RecoveryCode.use(user, code):
+        used = "recovery_code"
+    else:
+        _failed(user.email)
+        form.code.errors.append(_("That code is not right. Try the newest code."))
+        return render("auth/verify.html", form=form, status=422)
+    response = _complete_login(user, session.get("pending", {}).get("next"))
+    audit("second_factor", "user", user.id, used)
+    if form.remember.data:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            TrustedDevice.remember(user),
+            max_age=mfa.DEVICE_DAYS * 86400,
+            path=url_for("auth.login"),
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+    return response
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+def enrol():
+    """Set up the second factor during the login it is required for."""
+    user = _pending_user()
+    if user is None or user.has_second_factor:
+        return redirect(url_for("auth.login"), code=303)
+    pending = session["pending"]
+    return _enrolment(user, pending, lambda: _complete_login(user, pending.get("next")).location)
+
+
+@bp.route("/password/two-step", methods=["GET", "POST"])
+@login_required
+def set_up_second_factor():
+    """Clinic staff whose clinic does not require it may still choose a second step."""
+    if current_user.has_second_factor:
+        return redirect(url_for("auth.change_password"), code=303)
+    user = current_user._get_current_object()
+    return _enrolment(user, session.setdefault("enrolling", {}), lambda: url_for("today.index"))
+
+
+def _enrolment(user: User, state: dict, finish):
+    """Scan the QR code (or type the key), confirm with a code; then the recovery codes, once.
+
+    `state` keeps the new secret between the two requests; `finish()` completes whatever
+    comes next and returns where "continue" goes.
+    """
+    secret = state.setdefault("secret", mfa.new_secret())
+    session.modified = True
+    form = CodeForm()
+    if form.validate_on_submit():
+        step = mfa.matching_step(secret, form.code.data)
+        if step is not None:
+            onward = finish()
+            with db.atomic():
+                codes = mfa.enrol(user, secret, step)
+                audit("mfa_enrolled", "user", user.id)
+            session.pop("enrolling", None)
+            # Shown once, in this answer only.
+            return render("auth/recovery_codes.html", codes=codes, next=onward)
+        _failed(user.email)
+        form.code.errors.append(_("That code is not right. Try the newest code."))
+    return render(
+        "auth/enrol.html",
+        form=form,
+        secret=secret,
+        qr_svg=_qr_svg(mfa.provisioning_uri(secret, user.email)),
+        status=422 if form.errors else 200,
+    )
+
+
+def _qr_svg(text: str) -> Markup:
+    """The QR code as inline SVG (the CSP allows no script, and needs no image request)."""
+    qr = segno.make(text, error="m")
+    svg = qr.svg_inline(scale=4, title=_("QR code for your authenticator app"))
+    return Markup(svg)  # noqa: S704 (segno's own markup; the title is escaped by segno)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordChangeForm(email=current_user.email)
+    if form.validate_on_submit():
+        if User.authenticate(current_user.email, form.current.data):
+            current_user.change_password(form.new.data)
+            audit("password_changed", "user", current_user.id)
+            flash(_("Your password is changed."), "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("today.index"), code=303)
+        form.current.errors.append(_("Email or password is not right."))
+    return render("auth/password.html", form=form, status=422 if form.errors else 200)
 
 
 def _start_session(user: User) -> None:
@@ -116,6 +276,24 @@ def _start_session(user: User) -> None:
         user.language = language
         user.save(only=[User.language])
     login_user(user)
+
+
+OPEN_WITH_TEMPORARY_PASSWORD = {
+    "auth.change_password",
+    "auth.logout",
+    "auth.set_language",
+    "static",
+}
+
+
+@bp.before_app_request
+def temporary_password_must_change():
+    """Someone logged in with a temporary password goes nowhere before choosing their own."""
+    if request.endpoint in OPEN_WITH_TEMPORARY_PASSWORD or request.endpoint is None:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.change_password"), code=303)
+    return None
 
 
 @bp.route("/logout", methods=["POST"])

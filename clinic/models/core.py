@@ -2,8 +2,10 @@
 
 import datetime as dt
 import hashlib
+import operator
 import secrets
 from collections.abc import Callable
+from functools import reduce
 
 from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale
@@ -16,6 +18,7 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
+    IntegerField,
     IntegrityError,
     Model,
     TextField,
@@ -73,7 +76,15 @@ class Organisation(NamedInThreeScripts, BaseModel):
     name_zh_hans = CharField(null=True)
     kind = CharField(choices=list(ORGANISATION_KINDS.items()))
     timezone = CharField(null=True)
+    address = TextField(null=True)  # shown on letters
+    phone = CharField(null=True)
+    # A clinic may require the second factor of its staff (hub staff and admins always need it).
+    mfa_required = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+
+    @property
+    def kind_label(self) -> str:
+        return str(ORGANISATION_KINDS[self.kind])
 
     @property
     def is_hub(self) -> bool:
@@ -108,18 +119,28 @@ class Organisation(NamedInThreeScripts, BaseModel):
         """The organisations this administrator governs: their own; an administrator of a hub
         also governs the clinics of its alliance (the clinics that refer to it). Nobody else
         governs any."""
+        query = cls.select().order_by(cls.kind.desc(), cls.name)
         if not admin.has_role(ADMIN):
-            return cls.select().where(SQL("1 = 0"))
+            return query.where(SQL("1 = 0"))
         own = cls.id == admin.organisation_id
         if admin.organisation.is_hub:
             alliance = ClinicHub.select(ClinicHub.clinic).where(
                 ClinicHub.hub == admin.organisation_id
             )
-            return cls.select().where(own | cls.id.in_(alliance))
-        return cls.select().where(own)
+            return query.where(own | cls.id.in_(alliance))
+        return query.where(own)
 
     def link_hub(self, hub: "Organisation") -> None:
         ClinicHub.insert(clinic=self, hub=hub).on_conflict_ignore().execute()
+
+    def set_hubs(self, hub_ids: list[int]) -> None:
+        """Exactly these hubs, no others."""
+        stale = ClinicHub.clinic == self
+        if hub_ids:
+            stale &= ClinicHub.hub.not_in(hub_ids)
+        ClinicHub.delete().where(stale).execute()
+        for hub_id in hub_ids:
+            self.link_hub(hub_id)
 
 
 class ClinicHub(BaseModel):
@@ -138,10 +159,24 @@ class User(UserMixin, BaseModel):
     language = CharField(null=True)
     active = BooleanField(default=True)
     password_hash = CharField()
+    # Set by an administrator's reset: the temporary password must be changed at the next login.
+    must_change_password = BooleanField(default=False)
+    totp_secret = CharField(null=True)  # the second factor (RFC 6238), once enrolled
+    totp_last_step = IntegerField(null=True)  # the time step of the last code used: no replay
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
         table_name = "users"
+
+    @property
+    def needs_second_factor(self) -> bool:
+        """Admins and hub staff always; clinic staff when their clinic asks for it."""
+        organisation = self.organisation
+        return self.role == ADMIN or organisation.is_hub or organisation.mfa_required
+
+    @property
+    def has_second_factor(self) -> bool:
+        return bool(self.totp_secret)
 
     @property
     def is_active(self) -> bool:
@@ -157,6 +192,32 @@ class User(UserMixin, BaseModel):
     def set_password(self, password: str) -> None:
         method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
         self.password_hash = generate_password_hash(password, method=method)
+
+    def change_password(self, password: str) -> None:
+        """The user's own choice: any temporary password is gone."""
+        self.set_password(password)
+        self.must_change_password = False
+        self.save(only=[User.password_hash, User.must_change_password])
+
+    def reset_password(self) -> str:
+        """A printed temporary password, to be changed at first login; sessions end."""
+        temporary = secrets.token_urlsafe(9)
+        with db.atomic():
+            self.set_password(temporary)
+            self.must_change_password = True
+            self.save(only=[User.password_hash, User.must_change_password])
+            UserSession.end_all_for(self)
+        return temporary
+
+    @classmethod
+    def governed_by(cls, admin: "User"):
+        organisations = Organisation.governed_by(admin).select(Organisation.id)
+        return (
+            cls.select(cls, Organisation)
+            .join(Organisation)
+            .where(cls.organisation.in_(organisations))
+            .order_by(Organisation.name, cls.name)
+        )
 
     @classmethod
     def create_with_password(cls, password: str, **fields) -> "User":
@@ -174,14 +235,6 @@ class User(UserMixin, BaseModel):
             return user
         return None
 
-    @classmethod
-    def governed_by(cls, admin: "User"):
-        """The users an administrator lists, deactivates and reactivates: those of the
-        organisations they govern (`Organisation.governed_by`)."""
-        return cls.select().where(
-            cls.organisation.in_(Organisation.governed_by(admin).select(Organisation.id))
-        )
-
     def deactivate(self) -> None:
         """Takes effect on the user's next request, on every server."""
         with db.atomic():
@@ -189,10 +242,16 @@ class User(UserMixin, BaseModel):
             self.active = False
             UserSession.end_all_for(self)
 
-    def move_to(self, organisation: Organisation) -> None:
+    def reactivate(self) -> None:
+        User.update(active=True).where(User.id == self.id).execute()
+        self.active = True
+
+    def move_to(self, organisation: Organisation, role: str | None = None) -> None:
+        """Another organisation or role: logged out everywhere, to log in with the new rights."""
+        role = role or self.role
         with db.atomic():
-            User.update(organisation=organisation).where(User.id == self.id).execute()
-            self.organisation = organisation
+            User.update(organisation=organisation, role=role).where(User.id == self.id).execute()
+            self.organisation, self.role = organisation, role
             UserSession.end_all_for(self)
 
 
@@ -258,6 +317,13 @@ class UserSession(BaseModel):
         cls.update(ended_at=utcnow()).where(cls.user == user, cls.ended_at.is_null()).execute()
 
 
+def _as_text(ids):
+    """Ids as the audit log stores them (text): a list, or a query of ids cast in SQL."""
+    if isinstance(ids, list):
+        return [str(i) for i in ids]
+    return ids.select(ids.selected_columns[0].cast("VARCHAR"))
+
+
 class AuditEvent(BaseModel):
     """Append-only (database triggers refuse changes): who did what to which record, when, where."""
 
@@ -303,15 +369,18 @@ class AuditEvent(BaseModel):
         return cls.select().where(governed)
 
     @classmethod
-    def search(cls, admin: "User", action: str = "", object_type: str = "", user_email: str = ""):
-        query = (
-            cls.visible_to(admin)
-            .select(cls, User, Organisation)
+    def with_people(cls, query):
+        """The events with who did it and their organisation (one query)."""
+        return (
+            query.select(cls, User, Organisation)
             .join(User, on=cls.user, join_type=JOIN.LEFT_OUTER)
             .switch(cls)
             .join(Organisation, on=cls.organisation, join_type=JOIN.LEFT_OUTER)
-            .order_by(cls.at.desc(), cls.id.desc())
         )
+
+    @classmethod
+    def search(cls, admin: "User", action: str = "", object_type: str = "", user_email: str = ""):
+        query = cls.with_people(cls.visible_to(admin)).order_by(cls.at.desc(), cls.id.desc())
         if action:
             query = query.where(cls.action == action)
         if object_type:
@@ -319,6 +388,16 @@ class AuditEvent(BaseModel):
         if user_email:
             query = query.where(User.email == user_email.strip().lower())
         return query
+
+    @classmethod
+    def about(cls, records: dict[str, list], *also):
+        """Events about these records ({object type: [ids]}) or matching `also`, oldest first."""
+        conditions = [
+            (cls.object_type == kind) & cls.object_id.in_(_as_text(ids))
+            for kind, ids in records.items()
+        ] + list(also)
+        query = cls.with_people(cls.select()).where(reduce(operator.or_, conditions))
+        return query.order_by(cls.at, cls.id)
 
     @classmethod
     def actions(cls, admin: "User") -> list[str]:

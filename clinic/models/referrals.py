@@ -376,6 +376,11 @@ class Referral(Stateful, BaseModel):
         return f"{count}-{latest.timestamp() if latest else 0}"
 
     @classmethod
+    def records_of(cls, patient: Patient) -> dict:
+        """This patient's referrals, for their access report."""
+        return {"referral": cls.select(cls.id).where(cls.patient == patient)}
+
+    @classmethod
     def patient_ids_visible_to(cls, user: User):
         """Patients a hub user sees through referrals: coordinators and specialists only
         (need to know: pharmacists and administrators do not work on referrals)."""

@@ -8,6 +8,7 @@ from clinic.domains import Domain, register
 AUDIT_LABELS = {
     (None, "patient_registered"): _l("Patient registered"),
     (None, "patient_viewed"): _l("Patient record viewed"),
+    ("patient", "access_report"): _l("Access report opened"),
     (None, "patient_updated"): _l("Patient record changed"),
     (None, "patients_searched"): _l("Patients searched"),
     (None, "patient_checked_in"): _l("Patient checked in"),

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
 
+from clinic import domains
 from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import consent_withdrawn, patient_sections
@@ -15,11 +16,14 @@ from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
 from clinic.inputs import arg_id
 from clinic.models import (
+    ADMIN,
     DOCTOR,
     NURSE,
     VISIT_STATES,
+    AuditEvent,
     Consent,
     IdentityDocument,
+    Organisation,
     Patient,
     SubmissionKey,
     Visit,
@@ -86,11 +90,12 @@ def register():
 
 
 def _register(form: PatientForm) -> str:
-    patient = Patient.register(
-        _clinic_id(), current_user.id, form.patient_fields(), form.parsed_documents,
-        form.consents(),
-    )  # fmt: skip
-    audit("patient_registered", "patient", patient.id)
+    with write_transaction():  # the record and its audit row commit together, or neither
+        patient = Patient.register(
+            _clinic_id(), current_user.id, form.patient_fields(), form.parsed_documents,
+            form.consents(),
+        )  # fmt: skip
+        audit("patient_registered", "patient", patient.id)
     return url_for("patients.show", patient_id=patient.id)
 
 
@@ -151,6 +156,47 @@ def show(patient_id: int):
     )
 
 
+# The access report -----
+def _report_readable():
+    """The patients whose report this user might open (other organisations': 404)."""
+    if current_user.has_role(ADMIN):
+        governed = Organisation.governed_by(current_user).select(Organisation.id)
+        return Patient.select().where(Patient.clinic.in_(governed))
+    return Patient.visible_to(current_user)
+
+
+@bp.route("/<int:patient_id>/access")
+@login_required
+def access_report(patient_id: int):
+    """Every read and change of this patient's record across the alliance: who, where, when.
+
+    For the patient's own clinic doctor and the administrators (a privacy officer's question).
+    """
+    patient = get_visible_or_404(_report_readable(), patient_id, "patient")
+    if not current_user.has_role(DOCTOR, ADMIN):
+        audit("forbidden", "page", request.path)
+        abort(403)
+    audit("access_report", "patient", patient.id)
+    records = {"patient": [patient.id]} | domains.patient_records(patient)
+    events = AuditEvent.about(records, _searches_showing(patient))
+    return render("patients/access_report.html", patient=patient, events=list(events))
+
+
+def _searches_showing(patient: Patient):
+    """The clinic's searches whose results listed this patient (see `index`: "N shown: ids")."""
+    detail, key = AuditEvent.detail, str(patient.id)
+    listed = (
+        detail.endswith(f": {key}")
+        | detail.contains(f": {key},")
+        | detail.contains(f",{key},")
+        | detail.endswith(f",{key}")
+    )
+    searched = (AuditEvent.action == "patients_searched") & (
+        AuditEvent.organisation == patient.clinic_id
+    )
+    return searched & listed
+
+
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
 @roles_required(*CLINIC_STAFF)
 def edit(patient_id: int):
@@ -167,11 +213,12 @@ def edit(patient_id: int):
         status = 422 if request.method == "POST" else 200
         return render("patients/edit.html", form=form, patient=patient, status=status)
     try:
-        patient.change(form.patient_fields(), form.parsed_documents)
+        with write_transaction():
+            patient.change(form.patient_fields(), form.parsed_documents)
+            audit("patient_updated", "patient", patient.id)
     except IntegrityError:
         form.validate()
         return render("patients/edit.html", form=form, patient=patient, status=422)
-    audit("patient_updated", "patient", patient.id)
     flash(_("Changes saved."), "success")
     return redirect(url_for("patients.show", patient_id=patient.id), code=303)
 
@@ -183,13 +230,15 @@ def record_consent(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
     form = ConsentForm()
     if form.validate_on_submit():
-        consent = Consent.create(
-            patient=patient,
-            scope=form.scope.data,
-            note=(form.note.data or "").strip() or None,
-            recorded_by=current_user.id,
-        )
-        audit("consent_recorded", "patient", patient.id, f"consent {consent.id} {consent.scope}")
+        with write_transaction():
+            consent = Consent.create(
+                patient=patient,
+                scope=form.scope.data,
+                note=(form.note.data or "").strip() or None,
+                recorded_by=current_user.id,
+            )
+            detail = f"consent {consent.id} {consent.scope}"
+            audit("consent_recorded", "patient", patient.id, detail)
         flash(_("Consent recorded."), "success")
     else:
         flash(_("The consent was not recorded: %(errors)s", errors=_errors(form)), "error")
@@ -267,9 +316,11 @@ def check_in(patient_id: int):
 
 
 def _check_in(patient: Patient) -> str:
-    visit, created = Visit.check_in(patient, current_user.id, clinic_today())
+    with write_transaction():  # the visit and its audit row commit together, or neither
+        visit, created = Visit.check_in(patient, current_user.id, clinic_today())
+        if created:
+            audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
     if created:
-        audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
         flash(_("%(name)s is checked in.", name=patient.display_name), "success")
     else:
         flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")

@@ -39,5 +39,6 @@ def init_app(app: Flask) -> None:
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
             consent_withdrawn=Referral.stop_all_for_consent,
+            patient_records=Referral.records_of,
         ),
     )
