@@ -89,7 +89,7 @@ def test_resident_id_birth_date_differing_from_date_of_birth_is_a_warning(reques
     document = parse_document("cn_id", "810000196001010015", date_of_birth=dt.date(1960, 1, 2))
     assert document.number == "810000196001010015"
     assert document.warnings == [
-        "The birth date in this number is Jan 1, 1960, not the date of birth entered."
+        "The birth date in this number is 1 Jan 1960, not the date of birth entered."
     ]
 
 

@@ -145,7 +145,7 @@ def test_a_resident_id_with_another_birth_date_is_only_a_warning(nurse):
         "/patients/validate/documents-0-number", data=data, headers={"HX-Request": "true"}
     )
     assert "has-error" not in response.get_data(as_text=True)
-    assert "The birth date in this number is Jan 1, 1960" in response.get_data(as_text=True)
+    assert "The birth date in this number is 1 Jan 1960" in response.get_data(as_text=True)
     assert nurse.post("/patients/new", data=data).status_code == 303
 
 

@@ -1,6 +1,5 @@
 """The registration form (also used to edit), its identity documents, consents and search."""
 
-import datetime as dt
 import re
 
 from flask_babel import gettext as _
@@ -19,6 +18,7 @@ from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
 from clinic.forms import Form, at_most, options
+from clinic.i18n import local_today
 from clinic.models import (
     CONSENT_SCOPES,
     DOCUMENT_KINDS,
@@ -159,7 +159,7 @@ class PatientForm(Form):
             )
 
     def validate_date_of_birth(self, field) -> None:
-        if field.data and field.data > dt.date.today():
+        if field.data and field.data > local_today():
             raise ValidationError(_("The date of birth cannot be in the future."))
         if field.data and field.data.year < 1890:
             raise ValidationError(_("Check the year of birth."))
