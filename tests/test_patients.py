@@ -99,7 +99,9 @@ def test_register_normalises_documents_and_phone_records_consent_and_audits(nurs
 def test_a_wrong_check_digit_comes_back_with_everything_typed(nurse):
     response = nurse.post("/patients/new", data=FORM | {"documents-0-number": "E364912(4)"})
     assert response.status_code == 422
-    assert errors(response) == ["Check digit should be 5."]
+    assert errors(response) == [
+        "The check digit does not match the number: read the number on the card again."
+    ]
     html = response.get_data(as_text=True)
     assert "Please correct the marked fields." in html
     for typed in ("陳美玲", "CHAN, Mei Ling", "1975-03-08", "E364912(4)", "Tai Koo Shing", "AIA"):
@@ -126,7 +128,7 @@ def test_a_field_is_checked_on_blur_and_only_that_field_comes_back(nurse):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<div class="field has-error" id="documents-0-number-field"')
-    assert "Check digit should be 3." in html
+    assert "The check digit does not match the number" in html
     assert 'value="A123456(4)"' in html
     assert "<html" not in html and "chinese_name" not in html
     fixed = nurse.post(
