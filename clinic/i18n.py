@@ -90,9 +90,14 @@ def select_timezone() -> str:
     return current_app.config["CLINIC_TIMEZONE"]
 
 
+def local_now() -> dt.datetime:
+    """The wall-clock time in the organisation's time zone, naive (as a form gives it)."""
+    return dt.datetime.now(get_timezone()).replace(tzinfo=None)
+
+
 def local_today() -> dt.date:
     """Today in the organisation's time zone (00:30 in Hong Kong is not yesterday)."""
-    return dt.datetime.now(get_timezone()).date()
+    return local_now().date()
 
 
 def date_in(value: dt.date | dt.datetime, locale: str, with_time: bool = False) -> str:

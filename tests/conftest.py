@@ -1,5 +1,6 @@
 """Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
 
+import datetime as dt
 import html
 import os
 import re
@@ -18,6 +19,8 @@ from clinic import create_app, demo
 from clinic.db import connect_database, db, init_schema
 from clinic.models import MODELS, User
 
+# Appointments must lie ahead: tests book them on a day that is always still to come.
+APPOINTMENT_YEAR = dt.date.today().year + 1
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 TEST_CONFIG = {
     "TESTING": True,
@@ -216,7 +219,6 @@ def live_server(app):
 @pytest.fixture
 def make_patient(app):
     """make_patient(clinic_name=..., documents=[("hkid", "A1234563")], **fields) → Patient."""
-    import datetime as dt
 
     from clinic.models import IdentityDocument, Organisation, Patient
 

@@ -10,10 +10,11 @@ from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
 from clinic.models.referrals import HubService, Referral, ReferralEvent
 
-from conftest import user
+from conftest import APPOINTMENT_YEAR, user
 
 HUB = "Nansha Hub Hospital"
 HX = {"HX-Request": "true"}
+LATER = f"{APPOINTMENT_YEAR}-12-01T09:30"
 
 
 def service(code="cardiology"):
@@ -128,7 +129,11 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert "<html" not in body and 'name="appointment_at"' in body
     response = coordinator.post(
         f"/referrals/{r.id}/accept",
-        data={"view": "row", "appointment_at": "2026-12-01T09:30", "appointment_place": "3/F"},
+        data={
+            "view": "row",
+            "appointment_at": f"{APPOINTMENT_YEAR}-12-01T09:30",
+            "appointment_place": "3/F",
+        },
         headers=HX,
     )
     assert response.status_code == 200
@@ -139,7 +144,7 @@ def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patien
     assert events["flash"][0]["message"] == "Referral accepted."
     stored = Referral.get_by_id(r.id)
     # 09:30 in Hong Kong is 01:30 UTC.
-    assert stored.appointment_at == dt.datetime(2026, 12, 1, 1, 30)
+    assert stored.appointment_at == dt.datetime(APPOINTMENT_YEAR, 12, 1, 1, 30)
 
 
 def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordinator, patient):
@@ -176,7 +181,10 @@ def test_ask_answer_accept_back_referral_acknowledge_through_the_pages(
     outbox = doctor.get("/referrals/?needs=1").get_data(as_text=True)
     assert "Latest ECG?" in outbox and "Information requested" in outbox
     assert doctor.post(f"/referrals/{r.id}/answer", data={"answer": "ST depression"}).status_code
-    accept = {"appointment_at": "2026-12-01T09:30", "appointment_place": "Cardiology 3/F"}
+    accept = {
+        "appointment_at": f"{APPOINTMENT_YEAR}-12-01T09:30",
+        "appointment_place": "Cardiology 3/F",
+    }
     coordinator.post(f"/referrals/{r.id}/accept", data=accept)
     specialist.post(
         f"/referrals/{r.id}/back-referral",
@@ -365,3 +373,16 @@ def test_a_busy_inbox_pages_so_no_referral_is_out_of_reach(app, coordinator, pat
     assert "Previous page" in second and "Next page" not in second
     shown = {int(i) for page in (first, second) for i in re.findall(r'/referrals/(\d+)"', page)}
     assert ids <= shown
+
+
+def test_an_appointment_in_the_past_is_refused_with_a_message(coordinator, patient):
+    r = submitted(patient)
+    response = coordinator.post(
+        f"/referrals/{r.id}/accept",
+        data={"appointment_at": "2020-01-06T09:30", "appointment_place": "Room 9"},
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "This time has passed: give an appointment still to come." in body
+    assert 'value="2020-01-06T09:30"' in body and 'value="Room 9"' in body
+    assert Referral.get_by_id(r.id).state == "submitted"

@@ -8,6 +8,8 @@ from playwright.sync_api import expect
 from clinic.models import IdentityDocument, Organisation, Patient
 from clinic.models.referrals import Referral
 
+from conftest import APPOINTMENT_YEAR
+
 pytestmark = pytest.mark.browser
 
 DOCTOR, COORDINATOR = "doctor@jinzhou.demo", "coordinator@hub.demo"
@@ -73,7 +75,7 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
     # The hub sees the answer come back, and accepts inline.
     expect(row).to_contain_text("Submitted")
     row.get_by_role("link", name="Accept", exact=True).click()
-    row.get_by_label("Appointment time").fill("2026-12-01T09:30")
+    row.get_by_label("Appointment time").fill(f"{APPOINTMENT_YEAR}-12-01T09:30")
     row.get_by_label("Place").fill("Cardiology clinic, 3/F")
     row.get_by_role("button", name="Accept", exact=True).click()
     expect(row).to_contain_text("Accepted")

@@ -19,6 +19,7 @@ from wtforms.validators import (
 )
 
 from clinic.forms import Form, at_most, options
+from clinic.i18n import local_now
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
@@ -115,6 +116,10 @@ class AcceptForm(Form):
     )
     appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
     transport_arranged = BooleanField(_l("Transport arranged"))
+
+    def validate_appointment_at(self, field):
+        if field.data and field.data < local_now():
+            raise ValidationError(_l("This time has passed: give an appointment still to come."))
 
 
 class DeclineForm(Form):
