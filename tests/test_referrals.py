@@ -10,7 +10,7 @@ from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
 from clinic.models.referrals import HubService, Referral, ReferralEvent
 
-from conftest import APPOINTMENT_YEAR, user
+from conftest import APPOINTMENT_YEAR, crawl, user
 
 HUB = "Nansha Hub Hospital"
 HX = {"HX-Request": "true"}
@@ -386,3 +386,34 @@ def test_an_appointment_in_the_past_is_refused_with_a_message(coordinator, patie
     assert "This time has passed: give an appointment still to come." in body
     assert 'value="2020-01-06T09:30"' in body and 'value="Room 9"' in body
     assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_save_as_draft_works_with_an_unfinished_form(doctor, patient):
+    cross_border = service("crossborder")  # its consent is not needed for a draft
+    response = doctor.post(
+        f"/referrals/new?patient={patient.id}",
+        data={"service": cross_border.id, "priority": "routine", "send": "draft"},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    draft = Referral.get(Referral.patient == patient)
+    assert (draft.state, draft.reason) == ("draft", "")
+    # Submitting it still needs what a referral must say.
+    refused = doctor.post(f"/referrals/{draft.id}/submit", follow_redirects=True)
+    assert "Give the reason for referral." in refused.get_data(as_text=True)
+    assert Referral.get_by_id(draft.id).state == "draft"
+    again = doctor.post(f"/referrals/{draft.id}/edit", data=referral_form(reason=""))
+    assert again.status_code == 422
+    assert "Give the reason for referral." in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("email", ["doctor@jinzhou.demo", "coordinator@hub.demo"])
+def test_every_form_leaves_checking_to_the_server(login, patient, email):
+    """novalidate: no "Please fill out this field." bubbles in the browser's language."""
+    client = login(email)
+    r = submitted(patient)
+    pages = [f"/referrals/{r.id}/accept?view=row", f"/referrals/new?patient={patient.id}"]
+    responses = [response for _url, response in crawl(client, limit=60)]
+    responses += [client.get(url, headers=HX) for url in pages]
+    for response in responses:
+        for form in re.findall(r"<form\b[^>]*>", response.get_data(as_text=True)):
+            assert "novalidate" in form, f"{response.request.path}: {form}"

@@ -406,6 +406,8 @@ class Referral(BaseModel):
 
     def submit(self, user: User) -> None:
         self._check(user, "submit")
+        if not (self.reason or "").strip():
+            raise Refused(_l("Give the reason for referral."))
         if self.needs_consent and not self.consent_is_valid():
             raise Refused(_l("The patient's cross-border consent is missing or withdrawn."))
         self._move(user, "submit", SUBMITTED, submitted_at=utcnow())

@@ -75,15 +75,24 @@ class ReferralForm(ClinicalFields):
     consent_given = BooleanField(
         _l("The patient consents to cross-border sharing of records for this referral")
     )
+    send = StringField()  # the button pressed: "submit" or "draft"
 
     def __init__(self, *args, hubs=(), consent=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.consent = consent
+        if self.drafting:
+            # A draft may be unfinished: only the service (it names the hub) is needed now;
+            # the rest is checked when it is submitted.
+            self.reason.validators = [Optional(), at_most(4000)]
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}
         self.service.choices = options(
             (s.id, f"{s.hub.label()} · {s.label()}" + (" *" if s.cross_border else ""))
             for s in self.services.values()
         )
+
+    @property
+    def drafting(self) -> bool:
+        return self.send.data == "draft"
 
     @property
     def chosen_service(self) -> HubService | None:
@@ -95,7 +104,9 @@ class ReferralForm(ClinicalFields):
 
     def validate_consent_given(self, field):
         service = self.chosen_service
-        if service and service.cross_border and not self.consent and not field.data:
+        if self.drafting or not (service and service.cross_border):
+            return
+        if not self.consent and not field.data:
             raise ValidationError(
                 _l("This service is across the border: the patient's consent is required.")
             )

@@ -225,6 +225,7 @@ def _save(form, patient: Patient, consent, referral: Referral | None = None):
             "medications", "allergies", "mobility", "pickup_notes",
         )
     }  # fmt: skip
+    fields["reason"] = fields["reason"] or ""  # a draft may not have one yet
     user = current_user._get_current_object()
     try:
         with write_transaction():
@@ -253,7 +254,7 @@ def _save(form, patient: Patient, consent, referral: Referral | None = None):
             else:
                 referral.update_draft(user, **fields)
                 audit("edit", "referral", referral.id)
-            if request.form.get("send") == "submit":
+            if not form.drafting:
                 referral.submit(user)
                 audit("submit", "referral", referral.id)
     except TransitionError as error:
