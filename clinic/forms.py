@@ -3,12 +3,15 @@
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import Form as PlainForm
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
     _l("Not a valid date value."),
+    _l("Not a valid datetime value."),
+    _l("Invalid Choice: could not coerce."),
     _l("Not a valid integer value."),
     _l("Not a valid choice."),
     _l("Not a valid time value."),
@@ -16,10 +19,21 @@ WTFORMS_MESSAGES = (
 )
 
 
+class CatalogueMeta:
+    def get_translations(self, form):
+        return get_translations()
+
+
 class Form(FlaskForm):
-    class Meta:
-        def get_translations(self, form):
-            return get_translations()
+    class Meta(CatalogueMeta):
+        pass
+
+
+class SubForm(PlainForm):
+    """A repeated part of a form (FormField): no CSRF token of its own, the same catalogues."""
+
+    class Meta(CatalogueMeta):
+        pass
 
 
 def options(pairs, blank: bool = False) -> list[SelectChoice]:

@@ -14,10 +14,9 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, SubForm, at_most, options
 from clinic.i18n import local_today
 from clinic.models import (
     CONSENT_SCOPES,
