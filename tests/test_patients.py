@@ -412,3 +412,14 @@ def test_demo_register_has_valid_documents_in_both_clinics(app, demo_data):
         for document in IdentityDocument.select():
             parsed = parse_document(document.kind, document.number, document.country)
             assert parsed.number == document.number
+
+
+def test_add_another_document_asks_for_the_documents_alone(nurse):
+    response = nurse.post(
+        "/patients/new", data=FORM | {"add_document": "Add another document"}, headers=HTMX
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<fieldset id="documents">')
+    assert 'name="documents-1-number"' in html and 'value="E364912(5)"' in html
+    assert "chinese_name" not in html and "<html" not in html

@@ -33,11 +33,11 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     page.get_by_label("電話", exact=True).fill("9876 5432")
     # Leaving the field checks it on the server; only that field comes back.
     page.get_by_label("地址").click()
-    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    assert page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。").is_visible()
     page.get_by_label("地址").fill("香港太古城第三座 12 樓 B 室")
     page.get_by_role("button", name="登記病人").click()
     page.get_by_role("alert").wait_for()  # the form came back (422) with its message
-    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    assert page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。").is_visible()
     assert Patient.select().where(Patient.chinese_name == "鍾大衛").count() == 0
 
     # Only the wrong character is corrected; everything else is still there.

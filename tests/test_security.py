@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import user
+
 ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -92,3 +94,42 @@ def test_responses_are_compressed(client, encoding):
 def test_oversized_requests_are_refused(client):
     response = client.post("/login", data={"email": "x" * 600_000, "password": "y"})
     assert response.status_code == 413
+
+
+def test_error_pages_and_refused_forms_are_compressed_too(client, nurse):
+    """A 422 form is as large as a page and crosses the same slow link."""
+    missing = client.get("/no-such-page", headers={"Accept-Encoding": "br"})
+    assert (missing.status_code, missing.headers.get("Content-Encoding")) == (404, "br")
+    refused = nurse.post(
+        "/patients/new", data={"english_name": "CHAN"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert (refused.status_code, refused.headers.get("Content-Encoding")) == (422, "gzip")
+
+
+@pytest.mark.parametrize("path", ["/static/js/app.js", "/static/css/app.css"])
+def test_scripts_and_styles_are_compressed(client, path):
+    response = client.get(path, headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == "br"
+
+
+def test_fhir_json_is_compressed(doctor, make_patient):
+    from clinic.demo import HUB_NAME
+    from clinic.models import Organisation, Referral
+    from clinic.models.referrals import HubService
+
+    r = Referral.create_draft(
+        user("doctor@jinzhou.demo"), make_patient(), to_org=Organisation.by_name(HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+    )  # fmt: skip
+    response = doctor.get(f"/referrals/{r.id}/fhir", headers={"Accept-Encoding": "gzip"})
+    assert response.mimetype == "application/fhir+json"
+    assert response.headers.get("Content-Encoding") == "gzip"
+
+
+def test_every_page_names_an_icon_so_no_visit_asks_for_a_missing_one(client):
+    page = client.get("/login").get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert icon, "no <link rel=icon>: browsers ask for /favicon.ico and get a 404 page"
+    served = client.get(icon.group(1))
+    assert served.status_code == 200 and served.mimetype == "image/svg+xml"

@@ -56,7 +56,7 @@ def register():
     form = PatientForm(clinic_id=_clinic_id())
     if request.method == "POST" and form.add_document.data:
         form.grow()
-        return render("patients/register.html", form=form)
+        return render("patients/register.html", "patients/_documents.html", form=form)
     if not form.validate_on_submit() or not form.check_duplicates():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
@@ -143,7 +143,7 @@ def edit(patient_id: int):
     form = PatientForm(clinic_id=_clinic_id(), patient=patient, data=data)
     if request.method == "POST" and form.add_document.data:
         form.grow()
-        return render("patients/edit.html", form=form, patient=patient)
+        return render("patients/edit.html", "patients/_documents.html", form=form, patient=patient)
     if not form.validate_on_submit() or not form.check_duplicates():
         status = 422 if request.method == "POST" else 200
         return render("patients/edit.html", form=form, patient=patient, status=status)
