@@ -90,3 +90,23 @@ def test_look_alike_warning_appears_while_typing_and_can_be_overridden(new_page,
     page.get_by_role("button", name="Register patient").click()
     page.get_by_text("Patient registered.").wait_for()
     assert Patient.select().where(Patient.chinese_name == "陈大文").count() == 1
+
+
+def test_withdrawing_a_consent_asks_first(new_page, demo_data, make_patient):
+    from clinic.models import Consent
+
+    from conftest import user
+
+    patient = make_patient()
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("nurse@jinzhou.demo")
+    )
+    page = new_page("nurse@jinzhou.demo")
+    page.goto(f"/patients/{patient.id}")
+    confirm = page.get_by_role("button", name="Withdraw consent")
+    assert not confirm.is_visible()
+    page.get_by_text("Record withdrawal").click()  # opens the confirm step, withdraws nothing
+    assert Consent.get_by_id(consent.id).active
+    confirm.click()
+    page.locator("#consents .pill.danger", has_text="Withdrawn").wait_for()
+    assert not Consent.get_by_id(consent.id).active

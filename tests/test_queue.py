@@ -70,10 +70,8 @@ def test_waiting_with_doctor_done_with_times(nurse, doctor, patient):
     done = Visit.get_by_id(visit.id)
     assert done.state == "done" and done.finished_at >= done.called_at
     assert done.updated_by.email == "doctor@jinzhou.demo"
-    # A finished visit offers no moves; a new check-in the same day is a new visit.
-    assert f"/patients/visits/{visit.id}/move" not in nurse.get("/patients/queue").get_data(
-        as_text=True
-    )
+    # A finished visit offers only the move back; a new check-in the same day is a new visit.
+    assert [m.state for m in done.moves()] == ["with_doctor"]
     nurse.post(f"/patients/{patient.id}/check-in")
     assert Visit.select().where(Visit.patient == patient).count() == 2
 
@@ -160,3 +158,40 @@ def test_the_day_is_the_clinics_day_not_utc(nurse, make_patient):
         days.append(visit.day)
         assert zone in nurse.get("/patients/queue").get_data(as_text=True)
     assert days[0] != days[1]
+
+
+def test_every_queue_move_can_be_undone_and_the_undo_is_recorded(nurse, patient):
+    visit = check_in(nurse, patient)
+    move(nurse, visit, "with_doctor")
+    move(nurse, Visit.get_by_id(visit.id), "waiting")  # called in by mistake
+    back = Visit.get_by_id(visit.id)
+    assert (back.state, back.called_at) == ("waiting", None)
+    move(nurse, back, "left")  # left while waiting: the undo puts them back in the queue
+    move(nurse, Visit.get_by_id(visit.id), "waiting")
+    assert Visit.get_by_id(visit.id).state == "waiting"
+    move(nurse, Visit.get_by_id(visit.id), "with_doctor")
+    for ending in ("done", "referred", "left"):
+        move(nurse, Visit.get_by_id(visit.id), ending)
+        assert move(nurse, Visit.get_by_id(visit.id), "with_doctor").status_code == 303
+        undone = Visit.get_by_id(visit.id)
+        assert (undone.state, undone.finished_at) == ("with_doctor", None)
+        assert undone.called_at is not None
+    notes = [e.detail for e in AuditEvent.select().where(AuditEvent.action == "visit_moved")]
+    assert sum("(undo)" in note for note in notes) == 5
+    assert f"visit {visit.id} left → with_doctor (undo)" in notes
+
+
+def test_an_undo_never_opens_a_second_visit_for_the_patient(nurse, patient):
+    visit = check_in(nurse, patient)
+    move(nurse, visit, "left")
+    check_in(nurse, patient)  # they came back and were checked in again
+    move(nurse, Visit.get_by_id(visit.id), "waiting")
+    assert Visit.get_by_id(visit.id).state == "left"
+    assert Visit.select().where(Visit.patient == patient, Visit.state == "waiting").count() == 1
+
+
+def test_mark_as_left_stands_apart_from_call_in(nurse, patient):
+    check_in(nurse, patient)
+    page = nurse.get("/patients/queue").get_data(as_text=True)
+    assert '<button class="small primary" name="state" value="with_doctor">Call in</button>' in page
+    assert '<button class="small danger" name="state" value="left">Mark as left</button>' in page

@@ -8,6 +8,7 @@ through a referral or consultation addressed to their hub (see `Patient.hub_visi
 import datetime as dt
 import functools
 import re
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from peewee import (
@@ -467,6 +468,23 @@ MOVE_LABELS = {
     REFERRED: _l("Mark as referred"),
     LEFT: _l("Mark as left"),
 }
+# Moves that cannot be taken lightly: shown apart from the others, never as the primary button.
+DESTRUCTIVE_MOVES = {LEFT}
+# The move back (undo) from each state: the state it returns to and the time it clears.
+# "Left" goes back to where the patient was: with the doctor if they had been called in.
+VISIT_UNDO = {
+    WITH_DOCTOR: (WAITING, "called_at"),
+    DONE: (WITH_DOCTOR, "finished_at"),
+    REFERRED: (WITH_DOCTOR, "finished_at"),
+    LEFT: (WITH_DOCTOR, "finished_at"),
+}
+UNDO_LABELS = {WAITING: _l("Back to waiting"), WITH_DOCTOR: _l("Undo")}
+
+
+class VisitMove(NamedTuple):
+    state: str
+    label: str
+    style: str  # "primary", "danger", "undo" or ""
 
 
 class Visit(BaseModel):
@@ -494,8 +512,21 @@ class Visit(BaseModel):
     def is_open(self) -> bool:
         return self.state in VISIT_MOVES
 
-    def moves(self):
-        return [(state, str(MOVE_LABELS[state])) for state in VISIT_MOVES.get(self.state, ())]
+    def moves(self) -> list[VisitMove]:
+        """The moves on from here (the first is the usual one), then the move back if any."""
+        moves = []
+        for state in VISIT_MOVES.get(self.state, ()):
+            style = "danger" if state in DESTRUCTIVE_MOVES else "" if moves else "primary"
+            moves.append(VisitMove(state, str(MOVE_LABELS[state]), style))
+        if back := self.undo_target():
+            moves.append(VisitMove(back, str(UNDO_LABELS[back]), "undo"))
+        return moves
+
+    def undo_target(self) -> str | None:
+        if self.state not in VISIT_UNDO:
+            return None
+        back, _clears = VISIT_UNDO[self.state]
+        return back if back != WITH_DOCTOR or self.called_at else WAITING
 
     @classmethod
     def queue(cls, clinic_id: int, day: dt.date):
@@ -523,6 +554,13 @@ class Visit(BaseModel):
             cls.patient == patient, cls.day == day, cls.state.in_(list(VISIT_MOVES))
         )
 
+    def reopens_beside_another_visit(self) -> bool:
+        """Undoing a finished visit must not open a second one (they were checked in again)."""
+        if self.is_open:
+            return False
+        other = Visit.open_for(self.patient_id, self.day)
+        return other is not None and other.id != self.id
+
     @classmethod
     def check_in(cls, patient: Patient, user: User, day: dt.date) -> "tuple[Visit, bool]":
         """(visit, created): a patient already waiting or with the doctor is not added twice."""
@@ -540,14 +578,15 @@ class Visit(BaseModel):
 
     def move(self, new_state: str, seen_version: int, user: User) -> bool:
         """Compare-and-set on state and version; False when someone else moved it first."""
-        if new_state not in VISIT_MOVES.get(self.state, ()):
-            return False
-        now = utcnow()
         values = {"state": new_state, "version": Visit.version + 1, "updated_by": user}
-        if new_state == WITH_DOCTOR:
-            values["called_at"] = now
+        if new_state == self.undo_target():
+            values[VISIT_UNDO[self.state][1]] = None
+            if self.reopens_beside_another_visit():
+                return False
+        elif new_state in VISIT_MOVES.get(self.state, ()):
+            values["called_at" if new_state == WITH_DOCTOR else "finished_at"] = utcnow()
         else:
-            values["finished_at"] = now
+            return False
         changed = (
             Visit.update(values)
             .where(Visit.id == self.id, Visit.state == self.state, Visit.version == seen_version)

@@ -245,12 +245,14 @@ def move_visit(visit_id: int):
     seen = request.form.get("version", "")
     if new_state not in VISIT_STATES or not seen.isdigit():
         abort(400)
-    if int(seen) == visit.version and new_state not in dict(visit.moves()):
+    if int(seen) == visit.version and new_state not in {m.state for m in visit.moves()}:
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
+    undo = new_state == visit.undo_target()
     with write_transaction():
         moved = visit.move(new_state, int(seen), current_user.id)
     if moved:
-        audit("visit_moved", "patient", visit.patient_id, f"visit {visit.id} → {new_state}")
+        note = f"visit {visit.id} {visit.state} → {new_state}" + (" (undo)" if undo else "")
+        audit("visit_moved", "patient", visit.patient_id, note)
     else:
         current = Visit.get_by_id(visit.id)
         flash(
