@@ -1,8 +1,12 @@
 """The base form: WTForms' own messages looked up in our catalogues, not WTForms' zh ones."""
 
+from flask import flash, request, session
 from flask_babel import get_translations
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import Form as PlainForm
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
@@ -27,6 +31,25 @@ class CatalogueMeta:
 class Form(FlaskForm):
     class Meta(CatalogueMeta):
         pass
+
+    def __init__(self, *args, **kwargs):
+        if "formdata" not in kwargs and (kept := _kept_submission()):
+            kwargs["formdata"] = kept
+        super().__init__(*args, **kwargs)
+
+
+def _kept_submission() -> MultiDict | None:
+    """What this user sent to this page just after their session timed out, once, after login."""
+    if request.method != "GET" or session.get("restore") != request.path:
+        return None
+    from clinic.models import PendingSubmission
+
+    session.pop("restore")
+    fields = PendingSubmission.take(current_user.id, request.path)
+    if not fields:
+        return None
+    flash(_("What you had typed is back in the form: check it, then send it again."), "info")
+    return MultiDict(fields)
 
 
 class SubForm(PlainForm):

@@ -1,6 +1,7 @@
 """In a real browser: log in, navigation by role, language switching, logout."""
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -60,3 +61,22 @@ def test_a_slow_action_shows_a_spinner_on_the_button_pressed(new_page, demo_data
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('form.filters.htmx-request')")
     assert button.evaluate("b => getComputedStyle(b, '::after').content") == "none"
+
+
+def test_the_idle_timeout_is_announced_and_one_click_keeps_the_session(app, new_page, demo_data):
+    import datetime as dt
+
+    from clinic.db import utcnow
+    from clinic.models import UserSession
+
+    app.config["SESSION_IDLE_MINUTES"] = 0.25  # the page counts 12 s and warns for the last 6
+    page = new_page("nurse@jinzhou.demo")
+    warning = page.get_by_role("alert").filter(has_text="logged out in")
+    expect(warning).to_be_hidden()
+    expect(warning).to_contain_text("you will be logged out in 1 min", timeout=10_000)
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(seconds=10)).execute()
+    with page.expect_response("**/keepalive") as kept:
+        warning.get_by_role("button", name="Stay logged in").click()
+    assert kept.value.status == 204
+    expect(warning).to_be_hidden()
+    assert UserSession.get().last_seen_at > utcnow() - dt.timedelta(seconds=3)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 
 from flask import current_app, has_app_context
@@ -216,10 +217,15 @@ class UserSession(BaseModel):
             return None
         return record
 
-    def touch(self) -> None:
-        """Record activity, at most once a minute to spare the database."""
+    @classmethod
+    def ended(cls, token: str) -> "UserSession | None":
+        """The session this token belonged to, if it has ended (timed out, closed by an admin)."""
+        return cls.get_or_none(cls.token_hash == _token_hash(token), cls.ended_at.is_null(False))
+
+    def touch(self, now_please: bool = False) -> None:
+        """Record activity, at most once a minute to spare the database (unless asked now)."""
         now = utcnow()
-        if now - self.last_seen_at > dt.timedelta(minutes=1):
+        if now_please or now - self.last_seen_at > dt.timedelta(minutes=1):
             UserSession.update(last_seen_at=now).where(UserSession.id == self.id).execute()
 
     def end(self) -> None:
@@ -230,6 +236,47 @@ class UserSession(BaseModel):
     @classmethod
     def end_all_for(cls, user: User) -> None:
         cls.update(ended_at=utcnow()).where(cls.user == user, cls.ended_at.is_null()).execute()
+
+
+class PendingSubmission(BaseModel):
+    """A form sent just after the session timed out, kept on the server (never in the browser)
+    until the same user logs in again and finds it back in the form."""
+
+    KEPT_FOR = dt.timedelta(hours=12)
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    path = CharField()
+    data = TextField()  # JSON: [[name, value], ...], as the form sent it
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def keep(cls, user_id: int, path: str, fields: list[tuple[str, str]]) -> None:
+        with db.atomic():
+            cls.delete().where(cls.user == user_id, cls.path == path).execute()
+            cls.create(user=user_id, path=path, data=json.dumps(fields, ensure_ascii=False))
+
+    @classmethod
+    def waiting(cls, user_id: int, path: str) -> bool:
+        since = utcnow() - cls.KEPT_FOR
+        return (
+            cls.select()
+            .where(cls.user == user_id, cls.path == path, cls.created_at > since)
+            .exists()
+        )
+
+    @classmethod
+    def take(cls, user_id: int, path: str) -> list[tuple[str, str]] | None:
+        """The kept fields, once: taking them deletes them."""
+        since = utcnow() - cls.KEPT_FOR
+        with db.atomic():
+            kept = (
+                cls.select()
+                .where(cls.user == user_id, cls.path == path, cls.created_at > since)
+                .order_by(cls.id.desc())
+                .first()
+            )
+            cls.delete().where(cls.user == user_id, cls.path == path).execute()
+        return [tuple(pair) for pair in json.loads(kept.data)] if kept else None
 
 
 class AuditEvent(BaseModel):
@@ -269,4 +316,4 @@ class AuditEvent(BaseModel):
         return [row.action for row in cls.select(cls.action).distinct().order_by(cls.action)]
 
 
-CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent]
+CORE_MODELS = [Organisation, ClinicHub, User, UserSession, PendingSubmission, AuditEvent]
