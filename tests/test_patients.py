@@ -423,3 +423,12 @@ def test_add_another_document_asks_for_the_documents_alone(nurse):
     assert html.lstrip().startswith('<fieldset id="documents">')
     assert 'name="documents-1-number"' in html and 'value="E364912(5)"' in html
     assert "chinese_name" not in html and "<html" not in html
+
+
+def test_search_by_the_last_four_digits_of_the_phone(nurse, registered, make_patient):
+    make_patient(chinese_name="王小明", english_name="WONG, Siu Ming", phone="+8613812345678")
+    found = search(nurse, "5678").get_data(as_text=True)
+    assert "王小明" in found and "鍾大衛" not in found
+    both = search(nurse, "4567").get_data(as_text=True)  # 9123 4567 and Macao 6123 4567
+    assert "鍾大衛" in both and "李小龍" in both and "王小明" not in both
+    assert "王小明" in search(nurse, "138 1234").get_data(as_text=True)  # the start still works

@@ -261,7 +261,7 @@ class Patient(BaseModel):
         for phone in (self.phone,):
             if phone:
                 digits = phone.lstrip("+")
-                keys.add(digits)
+                keys.update((digits, digits[-4:]))  # the last four: what a front desk asks for
                 for code in ("852", "853", "86"):
                     if digits.startswith(code):
                         keys.add(digits[len(code) :])
