@@ -124,5 +124,7 @@ def init_app(app: Flask) -> None:
         locale_selector=select_locale,
         timezone_selector=select_timezone,
     )
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale)
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale, local_today=local_today
+    )
     app.jinja_env.filters.update(html_lang=html_lang, date_in=date_in)

@@ -417,3 +417,27 @@ def test_every_form_leaves_checking_to_the_server(login, patient, email):
     for response in responses:
         for form in re.findall(r"<form\b[^>]*>", response.get_data(as_text=True)):
             assert "novalidate" in form, f"{response.request.path}: {form}"
+
+
+def test_identity_is_formatted_alike_everywhere_and_the_hub_sees_the_patient_panel(
+    coordinator, doctor, make_patient
+):
+    patient = make_patient(
+        documents=[("hkid", "A1234563"), ("mo_id", "12345678")], allergies="Penicillin (rash)"
+    )
+    r = submitted(patient)
+    panel = coordinator.get(f"/referrals/{r.id}").get_data(as_text=True)
+    for shown in (
+        "A123456(3)",
+        "1/234567/8",
+        "+852 9123 4567",
+        "Male",
+        "age ",
+        "繁體中文",
+        "Penicillin (rash)",
+    ):
+        assert shown in panel, shown
+    assert '<span class="pill danger">Allergies</span>' in panel
+    assert "A1234563" not in panel and "+85291234567" not in panel
+    letter = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    assert "A123456(3)" in letter and "1/234567/8" in letter and "+852 9123 4567" in letter
