@@ -170,3 +170,31 @@ def test_referral_letter_prints_on_one_a4_page(new_page, demo_data, make_patient
     pdf = page.pdf(format="A4")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
     assert pages == 1, f"the letter prints on {pages} pages"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_referral_detail_and_inbox_filters_fit_a_phone(new_page, demo_data, make_patient):
+    from clinic.models.referrals import HubService
+
+    doctor = _doctor()
+    r = Referral.create_draft(
+        doctor, make_patient(), to_org=Organisation.by_name(demo_data.HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+        clinical_summary="Three weeks of exertional chest pain, worse on stairs and in the cold",
+    )  # fmt: skip
+    r.submit(doctor)
+    hub = new_page(COORDINATOR)
+    hub.set_viewport_size(PHONE)
+    hub.goto(f"/referrals/{r.id}")
+    label = hub.locator(".facts dt", has_text="Clinical summary").first.bounding_box()
+    value = hub.locator(".facts dt", has_text="Clinical summary").first.locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    box = value.bounding_box()
+    assert box["y"] >= label["y"] + label["height"] - 1, "label and value side by side"
+    assert box["width"] > PHONE["width"] * 0.6
+    hub.goto("/referrals/")
+    width = hub.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the inbox scrolls sideways: {width} px"
