@@ -9,7 +9,7 @@ from flask_babel import (
     Babel,
     force_locale,
     format_date,
-    format_datetime,
+    format_time,
     get_locale,
     get_timezone,
 )
@@ -107,9 +107,8 @@ def date_in(value: dt.date | dt.datetime, locale: str, with_time: bool = False) 
     cut with .date() before it is moved into the organisation's time zone.
     """
     with force_locale(locale):
-        if with_time:
-            return format_datetime(value, "medium")
-        return format_date(value, "medium")
+        day = format_date(value, "medium")
+        return f"{day} {format_time(value, 'short')}" if with_time else day
 
 
 def html_lang(locale: str) -> str:

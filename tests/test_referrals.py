@@ -441,3 +441,28 @@ def test_identity_is_formatted_alike_everywhere_and_the_hub_sees_the_patient_pan
     assert "A1234563" not in panel and "+85291234567" not in panel
     letter = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
     assert "A123456(3)" in letter and "1/234567/8" in letter and "+852 9123 4567" in letter
+
+
+def test_letters_are_bilingual_side_by_side_and_the_back_referral_goes_hub_to_clinic(
+    doctor, patient
+):
+    doctor_user = user("doctor@jinzhou.demo")
+    consent = Consent.create(patient=patient, scope="cross_border", recorded_by=doctor_user)
+    r = submitted(patient, consent=consent)
+    consent.withdraw(doctor_user.id)
+    letter = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    pair = '<span class="bi"><span lang="en">{}</span> <span lang="zh-Hant-HK">{}</span></span>'
+    assert pair.format("Priority", "優先次序") in letter
+    assert pair.format("Urgent", "緊急") in letter  # fixed values in both languages too
+    assert pair.format("Withdrawn", "已撤回") in letter  # a withdrawn consent says so
+    assert "data-print" in letter
+    head = letter[letter.index('class="letter-grid"') :]
+    assert head.index("Jinzhou") < head.index("Nansha Hub Hospital")
+    Referral.update(
+        state="completed", br_diagnosis="Stable angina", br_signed_by=user("specialist@hub.demo"),
+        br_signed_at=utcnow(),
+    ).where(Referral.id == r.id).execute()  # fmt: skip
+    back = doctor.get(f"/referrals/{r.id}/back-referral-letter").get_data(as_text=True)
+    grid = back[back.index('class="letter-grid"') :]
+    assert grid.index("Nansha Hub Hospital") < grid.index("Jinzhou"), "From the hub, to the clinic"
+    assert "data-print" in back

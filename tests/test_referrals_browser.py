@@ -165,8 +165,11 @@ def test_referral_letter_prints_on_one_a4_page(new_page, demo_data, make_patient
     )  # fmt: skip
     referral.submit(_doctor())
     page = new_page(DOCTOR)
-    page.goto(f"/referrals/{referral.id}/letter")
+    page.goto(f"/referrals/{referral.id}")
+    page.get_by_role("link", name="Referral letter").click()  # a boosted navigation
+    page.wait_for_url(f"**/referrals/{referral.id}/letter")
     expect(page.locator(".letter")).to_contain_text("轉介原因")
+    expect(page.get_by_role("button", name="Print")).to_be_visible()
     pdf = page.pdf(format="A4")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
     assert pages == 1, f"the letter prints on {pages} pages"

@@ -490,6 +490,7 @@ LETTER_LABELS = {
     "signed_by": _l("Signed by"),
     "yes": _l("Yes"),
     "no": _l("No"),
+    "withdrawn": _l("Withdrawn"),
 }
 
 

@@ -61,3 +61,13 @@ document.addEventListener("htmx:confirm", function (event) {
   restart();
   setInterval(tick, 1000);
 })();
+
+// Letters: a Print button (shown only where it works, i.e. with JavaScript).
+function enablePrint(root) {
+  root.querySelectorAll("[data-print][hidden]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+}
+enablePrint(document);
+document.addEventListener("htmx:load", function (event) { enablePrint(event.detail.elt); });
