@@ -24,7 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key(Path(app.instance_path))
 
-    from clinic import assets, cli, db, errors, htmx, i18n, security
+    from clinic import assets, cli, db, errors, forms, htmx, i18n, security
 
     if proxies := app.config.get("TRUSTED_PROXIES"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     assets.init_app(app)
     htmx.init_app(app)
+    forms.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)
@@ -41,13 +42,15 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    """The core's pages, then each domain (its blueprint and what it adds to the core)."""
+    from clinic import patients, referrals
     from clinic.admin.views import bp as admin
     from clinic.auth.views import bp as auth
     from clinic.auth.views import login_manager
-    from clinic.patients.views import bp as patients
-    from clinic.referrals.views import bp as referrals
     from clinic.today.views import bp as today
 
     login_manager.init_app(app)
-    for blueprint in (auth, today, admin, referrals, patients):
+    for blueprint in (auth, today, admin):
         app.register_blueprint(blueprint)
+    for domain in (patients, referrals):
+        domain.init_app(app)

@@ -1,9 +1,12 @@
-"""Static files: fingerprinted URLs, cached for a year; htmx served from its installed package."""
+"""Static files: fingerprinted URLs, cached for a year, compressed once; htmx served from its
+installed package."""
 
+import gzip
 import hashlib
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import brotli
 import js_lib_htmx
 from flask import Flask, current_app, request, send_from_directory, url_for
 
@@ -30,12 +33,39 @@ def _htmx_js():
     return send_from_directory(HTMX_DIR, "htmx.min.js", mimetype="application/javascript")
 
 
+COMPRESSORS = {"br": brotli.compress, "gzip": lambda data: gzip.compress(data, 9, mtime=0)}
+COMPRESSIBLE = ("text/css", "application/javascript", "text/javascript", "image/svg+xml")
+
+
+@lru_cache(maxsize=64)
+def _compressed(data: bytes, encoding: str) -> bytes:
+    """Each file is compressed once per process and encoding, at the highest level."""
+    return COMPRESSORS[encoding](data)
+
+
 def _cache_fingerprinted(response):
-    if request.endpoint in ("static", "htmx_js") and "v" in request.args:
+    if request.endpoint not in ("static", "htmx_js"):
+        return response
+    if "v" in request.args:
+        # Fingerprinted: the URL changes with the content, so nothing needs revalidating.
+        response.cache_control.no_cache = None
         response.cache_control.public = True
         response.cache_control.max_age = YEAR
         response.cache_control.immutable = True
+    if response.status_code == 200 and response.mimetype in COMPRESSIBLE:
+        _send_precompressed(response)
     return response
+
+
+def _send_precompressed(response) -> None:
+    accepted = request.accept_encodings
+    encoding = next((e for e in COMPRESSORS if accepted[e]), None)
+    response.vary.add("Accept-Encoding")
+    if encoding is None:
+        return
+    response.direct_passthrough = False
+    response.set_data(_compressed(response.get_data(), encoding))
+    response.headers["Content-Encoding"] = encoding
 
 
 def init_app(app: Flask) -> None:

@@ -22,9 +22,6 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-# Tables whose rows are facts: never updated or deleted once written.
-APPEND_ONLY_TABLES = ("audit_event", "referral_event")
-
 
 def utcnow() -> dt.datetime:
     """Now in UTC, naive: every stored time is UTC and shown in the organisation's zone."""
@@ -66,6 +63,11 @@ def write_transaction():
 def init_schema() -> None:
     """Create missing tables, add missing columns and indexes; never drops or rewrites data."""
     from clinic.models import MODELS
+    from clinic.models.core import TimelineEvent
+
+    # Tables whose rows are facts, never updated or deleted: the audit log and every timeline.
+    append_only = ["audit_event"]
+    append_only += [m._meta.table_name for m in MODELS if issubclass(m, TimelineEvent)]
 
     with db.atomic():
         db.create_tables(MODELS, safe=True)
@@ -77,7 +79,7 @@ def init_schema() -> None:
             for field in missing:
                 migrate(migrator.add_column(table, field.column_name, field))
             model._schema.create_indexes(safe=True)  # indexes added by a newer release
-        for table in APPEND_ONLY_TABLES:
+        for table in append_only:
             _make_append_only(table)
 
 

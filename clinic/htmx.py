@@ -21,6 +21,21 @@ def render(page: str, fragment: str | None = None, /, status: int = 200, **conte
     return make_response(render_template(template, **context), status)
 
 
+def fragment(template: str, /, status: int = 200, **context) -> Response:
+    """A region that only exists as a fragment (a badge, one checked field)."""
+    return make_response(render_template(template, **context), status)
+
+
+def not_modified(version: str) -> Response | None:
+    """For a poll from a client that already shows `version` (its `v` argument): 204, no body.
+
+    Every polled fragment answers through here, so "nothing changed" costs one small query.
+    """
+    if wants_fragment() and request.args.get("v") == version:
+        return make_response("", 204)
+    return None
+
+
 def trigger(event: str, detail: object = True) -> None:
     """Fire a client-side event (HX-Trigger) after this response, e.g. to refresh counts."""
     g.setdefault("hx_events", {})[event] = detail

@@ -58,9 +58,33 @@ def test_a_slow_action_shows_a_spinner_on_the_button_pressed(new_page, demo_data
     page.wait_for_timeout(600)
     spinner = "b => getComputedStyle(b, '::after').opacity"
     assert held and button.evaluate(spinner) == "1"
+    assert button.is_disabled()  # pressing again while it runs sends nothing
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('form.filters.htmx-request')")
     assert button.evaluate("b => getComputedStyle(b, '::after').content") == "none"
+    assert button.is_enabled()
+
+
+def test_a_warm_page_load_asks_the_server_for_no_static_file(app, new_page, demo_data):
+    """Fingerprinted CSS and scripts come from the browser's cache: no 304 round trip each."""
+    from flask import request
+
+    static_requests = []
+
+    @app.before_request
+    def count_static():
+        if request.path.startswith("/static/"):
+            static_requests.append(request.path)
+
+    page = new_page()
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    assert len(static_requests) >= 3  # css, htmx, app.js fetched once, cold
+    static_requests.clear()
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    page.get_by_label("Email").fill("nurse@jinzhou.demo")  # the page works from the cache
+    assert static_requests == []
 
 
 def test_the_idle_timeout_is_announced_and_one_click_keeps_the_session(app, new_page, demo_data):
@@ -80,3 +104,14 @@ def test_the_idle_timeout_is_announced_and_one_click_keeps_the_session(app, new_
     assert kept.value.status == 204
     expect(warning).to_be_hidden()
     assert UserSession.get().last_seen_at > utcnow() - dt.timedelta(seconds=3)
+
+
+def test_a_cold_visit_meets_no_missing_file(new_page, demo_data):
+    """No favicon.ico 404 page (3 KB on a slow link) on every first visit."""
+    page = new_page()
+    answers = []
+    page.on("response", lambda response: answers.append((response.url, response.status)))
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
+    assert answers and not [url for url, status in answers if status >= 400]

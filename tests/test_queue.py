@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from clinic import demo
-from clinic.models import AuditEvent, Visit
+from clinic.models import AuditEvent, Visit, VisitEvent
 
-from conftest import log_in
+from conftest import log_in, user
 
 HTMX = {"HX-Request": "true"}
 POLL = {"HX-Request": "true", "X-Clinic-Poll": "1"}
@@ -30,9 +30,13 @@ def check_in(client, patient):
     return Visit.get(Visit.patient == patient, Visit.day == hong_kong_today())
 
 
+SLUGS = {"with_doctor": "call-in", "done": "finish", "referred": "refer", "left": "leave"}
+
+
 def move(client, visit, state, version=None, headers=None):
-    data = {"state": state, "version": visit.version if version is None else version}
-    return client.post(f"/patients/visits/{visit.id}/move", data=data, headers=headers or {})
+    data = {"version": visit.version if version is None else version}
+    url = f"/patients/visits/{visit.id}/{SLUGS.get(state, state)}"
+    return client.post(url, data=data, headers=headers or {})
 
 
 def test_check_in_puts_the_patient_in_todays_queue_once(nurse, patient):
@@ -71,7 +75,7 @@ def test_waiting_with_doctor_done_with_times(nurse, doctor, patient):
     assert done.state == "done" and done.finished_at >= done.called_at
     assert done.updated_by.email == "doctor@jinzhou.demo"
     # A finished visit offers only the move back; a new check-in the same day is a new visit.
-    assert [m.state for m in done.moves()] == ["with_doctor"]
+    assert [m.name for m in done.moves_for(user("doctor@jinzhou.demo"))] == ["undo_finish"]
     nurse.post(f"/patients/{patient.id}/check-in")
     assert Visit.select().where(Visit.patient == patient).count() == 2
 
@@ -115,17 +119,17 @@ def test_two_nurses_moving_the_same_visit_the_loser_sees_the_current_state(app, 
 def test_polling_answers_204_without_a_body_until_something_changes(nurse, doctor, patient):
     page = nurse.get("/patients/queue").get_data(as_text=True)
     version = Visit.queue_version(nurse_clinic_id(), hong_kong_today())
-    assert f"/patients/queue?since={version}" in page
+    assert f"/patients/queue?v={version}" in page
     assert 'hx-trigger="every 10s"' in page and "X-Clinic-Poll" in page
-    idle = nurse.get(f"/patients/queue?since={version}", headers=POLL)
+    idle = nurse.get(f"/patients/queue?v={version}", headers=POLL)
     assert (idle.status_code, idle.data) == (204, b"")
     visit = check_in(doctor, patient)
-    changed = nurse.get(f"/patients/queue?since={version}", headers=POLL)
+    changed = nurse.get(f"/patients/queue?v={version}", headers=POLL)
     assert changed.status_code == 200 and "鍾大衛" in changed.get_data(as_text=True)
     newer = Visit.queue_version(nurse_clinic_id(), hong_kong_today())
-    assert nurse.get(f"/patients/queue?since={newer}", headers=POLL).status_code == 204
+    assert nurse.get(f"/patients/queue?v={newer}", headers=POLL).status_code == 204
     move(doctor, visit, "with_doctor")
-    assert nurse.get(f"/patients/queue?since={newer}", headers=POLL).status_code == 200
+    assert nurse.get(f"/patients/queue?v={newer}", headers=POLL).status_code == 200
     assert len(gzip.compress(changed.data)) <= 8_000
 
 
@@ -163,29 +167,33 @@ def test_the_day_is_the_clinics_day_not_utc(nurse, make_patient):
 def test_every_queue_move_can_be_undone_and_the_undo_is_recorded(nurse, patient):
     visit = check_in(nurse, patient)
     move(nurse, visit, "with_doctor")
-    move(nurse, Visit.get_by_id(visit.id), "waiting")  # called in by mistake
+    move(nurse, Visit.get_by_id(visit.id), "back-to-waiting")  # called in by mistake
     back = Visit.get_by_id(visit.id)
     assert (back.state, back.called_at) == ("waiting", None)
-    move(nurse, back, "left")  # left while waiting: the undo puts them back in the queue
-    move(nurse, Visit.get_by_id(visit.id), "waiting")
-    assert Visit.get_by_id(visit.id).state == "waiting"
-    move(nurse, Visit.get_by_id(visit.id), "with_doctor")
-    for ending in ("done", "referred", "left"):
+    move(nurse, back, "left")  # "Mark as left" beside "Call in": undone, back in the queue
+    assert move(nurse, Visit.get_by_id(visit.id), "back-to-waiting").status_code == 303
+    back = Visit.get_by_id(visit.id)
+    assert (back.state, back.finished_at) == ("waiting", None)
+    move(nurse, back, "with_doctor")
+    for ending in ("done", "referred"):
         move(nurse, Visit.get_by_id(visit.id), ending)
-        assert move(nurse, Visit.get_by_id(visit.id), "with_doctor").status_code == 303
+        assert move(nurse, Visit.get_by_id(visit.id), "undo-finish").status_code == 303
         undone = Visit.get_by_id(visit.id)
         assert (undone.state, undone.finished_at) == ("with_doctor", None)
         assert undone.called_at is not None
-    notes = [e.detail for e in AuditEvent.select().where(AuditEvent.action == "visit_moved")]
-    assert sum("(undo)" in note for note in notes) == 5
-    assert f"visit {visit.id} left → with_doctor (undo)" in notes
+    undos = [e.to_state for e in VisitEvent.select().where(
+        VisitEvent.visit == visit.id, VisitEvent.action.in_(["back_to_waiting", "undo_finish"])
+    ).order_by(VisitEvent.id)]  # fmt: skip
+    assert undos == ["waiting", "waiting", "with_doctor", "with_doctor"]  # on the timeline
+    audited = AuditEvent.select().where(AuditEvent.action.in_(["back_to_waiting", "undo_finish"]))
+    assert audited.count() == 4
 
 
 def test_an_undo_never_opens_a_second_visit_for_the_patient(nurse, patient):
     visit = check_in(nurse, patient)
     move(nurse, visit, "left")
     check_in(nurse, patient)  # they came back and were checked in again
-    move(nurse, Visit.get_by_id(visit.id), "waiting")
+    move(nurse, Visit.get_by_id(visit.id), "back-to-waiting")
     assert Visit.get_by_id(visit.id).state == "left"
     assert Visit.select().where(Visit.patient == patient, Visit.state == "waiting").count() == 1
 
@@ -193,5 +201,5 @@ def test_an_undo_never_opens_a_second_visit_for_the_patient(nurse, patient):
 def test_mark_as_left_stands_apart_from_call_in(nurse, patient):
     check_in(nurse, patient)
     page = nurse.get("/patients/queue").get_data(as_text=True)
-    assert '<button class="small primary" name="state" value="with_doctor">Call in</button>' in page
-    assert '<button class="small danger" name="state" value="left">Mark as left</button>' in page
+    assert '<button class="small primary">Call in</button>' in page
+    assert '<button class="small danger">Mark as left</button>' in page

@@ -71,7 +71,8 @@ def test_referral_form_prefills_the_record_and_submits(doctor, patient):
     assert referral.medications == "Amlodipine 10 mg daily"
     assert Patient.get_by_id(patient.id).medications == "Amlodipine 5 mg daily"  # record stays
     assert referral.owner.name == HUB
-    assert AuditEvent.select().where(AuditEvent.action == "submit").count() == 1
+    submits = AuditEvent.select().where(AuditEvent.action == "submit")
+    assert submits.where(AuditEvent.object_id == str(referral.id)).count() == 1
 
 
 def test_save_as_draft_is_not_seen_by_the_hub(doctor, coordinator, patient):
@@ -123,17 +124,13 @@ def test_withdrawn_consent_blocks_the_next_submission(doctor, patient):
 
 def test_coordinator_accepts_inline_and_gets_the_updated_row(coordinator, patient):
     r = submitted(patient)
-    form = coordinator.get(f"/referrals/{r.id}/accept?view=row", headers=HX)
+    form = coordinator.get(f"/referrals/{r.id}/accept", headers=HX)
     body = form.get_data(as_text=True)
     assert body.startswith(f'\n\n<tbody id="referral-{r.id}"') or f'id="referral-{r.id}"' in body
     assert "<html" not in body and 'name="appointment_at"' in body
     response = coordinator.post(
         f"/referrals/{r.id}/accept",
-        data={
-            "view": "row",
-            "appointment_at": f"{APPOINTMENT_YEAR}-12-01T09:30",
-            "appointment_place": "3/F",
-        },
+        data={"appointment_at": LATER, "appointment_place": "3/F"},
         headers=HX,
     )
     assert response.status_code == 200
@@ -151,7 +148,7 @@ def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordi
     r = submitted(patient)
     response = coordinator.post(
         f"/referrals/{r.id}/accept",
-        data={"view": "row", "appointment_place": "Room 9"},
+        data={"appointment_place": "Room 9"},
         headers=HX,
     )
     assert response.status_code == 422
@@ -163,11 +160,9 @@ def test_inline_accept_without_time_returns_the_row_form_with_the_message(coordi
 def test_a_late_second_decision_sees_the_current_state(login, patient):
     r = submitted(patient)
     first, second = login("coordinator@hub.demo"), login("coordinator@hub.demo")
-    second.get(f"/referrals/{r.id}/decline?view=row", headers=HX)
-    first.post(f"/referrals/{r.id}/decline", data={"view": "row", "reason": "Full"}, headers=HX)
-    late = second.post(
-        f"/referrals/{r.id}/decline", data={"view": "row", "reason": "Also full"}, headers=HX
-    )
+    second.get(f"/referrals/{r.id}/decline", headers=HX)
+    first.post(f"/referrals/{r.id}/decline", data={"reason": "Full"}, headers=HX)
+    late = second.post(f"/referrals/{r.id}/decline", data={"reason": "Also full"}, headers=HX)
     assert "Declined" in late.get_data(as_text=True)
     assert "Not possible" in json.loads(late.headers["HX-Trigger"])["flash"][0]["message"]
     assert ReferralEvent.select().where(ReferralEvent.action == "decline").count() == 1
@@ -243,12 +238,13 @@ def test_roles_without_referrals_are_refused(pharmacist, nurse, patient):
 def test_badge_counts_what_waits_and_answers_204_when_unchanged(doctor, coordinator, patient):
     r = submitted(patient)
     waiting = Referral.awaiting(user("coordinator@hub.demo")).count()
-    badge = coordinator.get("/referrals/badge", headers=HX)
+    badge = coordinator.get("/today/counts", headers=HX)
     assert f">{waiting}</span>" in badge.get_data(as_text=True)
+    seen = re.search(r"/today/counts\?v=([^\"]+)", badge.get_data(as_text=True)).group(1)
     poll = {**HX, "X-Clinic-Poll": "1"}
-    assert coordinator.get(f"/referrals/badge?seen={waiting}", headers=poll).status_code == 204
+    assert coordinator.get(f"/today/counts?v={seen}", headers=poll).status_code == 204
     coordinator.post(f"/referrals/{r.id}/request-info", data={"question": "?"})
-    assert coordinator.get(f"/referrals/badge?seen={waiting}", headers=poll).status_code == 200
+    assert coordinator.get(f"/today/counts?v={seen}", headers=poll).status_code == 200
     assert "needs=1" in doctor.get("/today").get_data(as_text=True)
 
 

@@ -47,8 +47,8 @@ def walk(referral, steps):
         "accept": lambda: referral.accept(coordinator, utcnow(), "Cardiology 3/F"),
         "decline": lambda: referral.decline(coordinator, "Not our service"),
         "cancel": lambda: referral.cancel(doctor, "Admitted elsewhere"),
-        "no_show": lambda: referral.record_no_show(coordinator),
-        "back_referral": lambda: referral.write_back_referral(
+        "no_show": lambda: referral.no_show(coordinator),
+        "back_referral": lambda: referral.back_referral(
             specialist,
             br_diagnosis="Stable angina",
             br_treatment="PCI <LAD>",

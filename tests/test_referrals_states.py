@@ -66,14 +66,14 @@ def test_full_up_referral_path_writes_one_event_per_move(people, referral):
     assert r.due_by - utcnow() == pytest.approx(dt.timedelta(hours=24), abs=dt.timedelta(1 / 24))
     r.request_info(people["coordinator"], "ECG please?")
     assert (r.state, r.owner_id) == ("info_requested", r.from_org_id)
-    r.answer_info(people["doctor"], "ECG: ST depression V4-V6")
+    r.answer(people["doctor"], "ECG: ST depression V4-V6")
     r.accept(people["coordinator"], utcnow() + dt.timedelta(days=1), "Cardiology clinic 3/F")
     assert (r.state, r.owner_id) == ("accepted", r.to_org_id)
     r.request_info(people["specialist"], "Any echo?")
-    r.answer_info(people["doctor"], "None done")
+    r.answer(people["doctor"], "None done")
     r = Referral.get_by_id(r.id)
     r.accept(people["coordinator"], utcnow() + dt.timedelta(days=2), "Cardiology clinic 3/F")
-    r.write_back_referral(people["specialist"], br_diagnosis="Stable angina", br_treatment="PCI")
+    r.back_referral(people["specialist"], br_diagnosis="Stable angina", br_treatment="PCI")
     assert (r.state, r.owner_id, r.br_signed_by_id) == (
         "completed",
         r.from_org_id,
@@ -121,7 +121,7 @@ def test_no_show_after_acceptance(people, referral):
     r = referral()
     r.submit(people["doctor"])
     r.accept(people["coordinator"], utcnow(), "Room 1")
-    r.record_no_show(people["specialist"])
+    r.no_show(people["specialist"])
     assert Referral.get_by_id(r.id).state == "no_show"
 
 
@@ -131,8 +131,8 @@ ILLEGAL = [
     ([], "acknowledge", "doctor"),
     (["submit"], "submit", "doctor"),
     (["submit"], "acknowledge", "doctor"),
-    (["submit"], "write_back_referral", "specialist"),
-    (["submit"], "record_no_show", "coordinator"),
+    (["submit"], "back_referral", "specialist"),
+    (["submit"], "no_show", "coordinator"),
     (["submit", "accept"], "accept", "coordinator"),
     (["submit", "accept"], "cancel", "doctor"),
     (["submit", "decline"], "accept", "coordinator"),
@@ -149,8 +149,8 @@ def _do(r, move, people):
         "cancel": ("doctor", ("Changed plan",)),
         "request_info": ("coordinator", ("?",)),
         "acknowledge": ("doctor", ()),
-        "record_no_show": ("coordinator", ()),
-        "write_back_referral": ("specialist", ()),
+        "no_show": ("coordinator", ()),
+        "back_referral": ("specialist", ()),
     }
     who, extra = args[move]
     return who, extra
@@ -164,7 +164,7 @@ def test_illegal_moves_are_refused_and_change_nothing(people, referral, before, 
         getattr(r, step)(people[actor], *extra)
     state, events = r.state, ReferralEvent.select().where(ReferralEvent.referral == r).count()
     _, extra = _do(r, move, people)
-    kwargs = {"br_diagnosis": "x"} if move == "write_back_referral" else {}
+    kwargs = {"br_diagnosis": "x"} if move == "back_referral" else {}
     with pytest.raises(Refused, match="Not possible"):
         getattr(r, move)(people[who], *extra, **kwargs)
     assert Referral.get_by_id(r.id).state == state
@@ -195,10 +195,10 @@ def test_hub_moves_need_the_right_role_and_hub(people, referral):
     r.accept(people["coordinator"], utcnow(), "Room 1")
     for who in ("coordinator", "doctor"):
         with pytest.raises(Refused):
-            r.write_back_referral(people[who], br_diagnosis="x")
+            r.back_referral(people[who], br_diagnosis="x")
     with pytest.raises(Refused):
-        r.write_back_referral(people["specialist"], br_diagnosis="")
-    r.write_back_referral(people["specialist"], br_diagnosis="x")
+        r.back_referral(people["specialist"], br_diagnosis="")
+    r.back_referral(people["specialist"], br_diagnosis="x")
     for who in ("nurse", "other_doctor", "specialist"):
         with pytest.raises(Refused):
             r.acknowledge(people[who])

@@ -1,5 +1,6 @@
 """CSRF on every unsafe request, security headers, no inline script, caching, size limits."""
 
+import gzip
 import re
 from pathlib import Path
 
@@ -75,9 +76,24 @@ def test_static_files_are_fingerprinted_and_cached_for_a_year(client):
     for url in re.findall(r'(?:href|src)="(/static/[^"]+\?v=[0-9a-f]+)"', page):
         response = client.get(url)
         assert response.status_code == 200, url
-        assert "max-age=31536000" in response.headers["Cache-Control"], url
-        assert "immutable" in response.headers["Cache-Control"]
+        cache = {part.strip() for part in response.headers["Cache-Control"].split(",")}
+        # Nothing that makes the browser revalidate (no-cache, no-store) on a fingerprinted URL.
+        assert cache == {"public", "max-age=31536000", "immutable"}, (url, cache)
     assert "/static/vendor/htmx.min.js?v=" in page
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_static_files_are_sent_compressed_and_decompress_to_the_file(app, client, encoding):
+    import brotli
+
+    plain = client.get("/static/js/app.js", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    sent = client.get("/static/js/app.js", headers={"Accept-Encoding": encoding})
+    assert sent.headers["Content-Encoding"] == encoding
+    assert "Accept-Encoding" in sent.headers["Vary"]
+    unpack = brotli.decompress if encoding == "br" else gzip.decompress
+    assert unpack(sent.data) == plain.data
+    assert len(sent.data) < len(plain.data)
 
 
 def test_htmx_is_served_locally_from_the_installed_package(client):
@@ -127,9 +143,8 @@ def test_fhir_json_is_compressed(doctor, make_patient):
     assert response.headers.get("Content-Encoding") == "gzip"
 
 
-def test_every_page_names_an_icon_so_no_visit_asks_for_a_missing_one(client):
+def test_every_page_carries_its_icon_so_no_visit_asks_for_a_missing_one(client):
     page = client.get("/login").get_data(as_text=True)
-    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    icon = re.search(r'<link rel="icon" href="data:image/svg\+xml,([^"]+)">', page)
     assert icon, "no <link rel=icon>: browsers ask for /favicon.ico and get a 404 page"
-    served = client.get(icon.group(1))
-    assert served.status_code == 200 and served.mimetype == "image/svg+xml"
+    assert "%3Csvg" in icon.group(1)

@@ -6,13 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.domains import audit_label
 from clinic.htmx import render
 from clinic.models import ADMIN, AuditEvent, Organisation, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
 
-# What each audited action code means, for the people who read the log.
+# What the core's audited action codes mean; each domain registers its own (clinic.domains).
 ACTION_LABELS = {
     "access_denied": _l("Access denied (not theirs to see)"),
     "forbidden": _l("Page refused (role)"),
@@ -21,15 +22,6 @@ ACTION_LABELS = {
     "logout": _l("Logged out"),
     "user_activated": _l("User reactivated"),
     "user_deactivated": _l("User deactivated"),
-    "patient_registered": _l("Patient registered"),
-    "patient_viewed": _l("Patient record viewed"),
-    "patient_updated": _l("Patient record changed"),
-    "patients_searched": _l("Patients searched"),
-    "patient_checked_in": _l("Patient checked in"),
-    "visit_moved": _l("Queue state changed"),
-    "consent_recorded": _l("Consent recorded"),
-    "consent_withdrawn": _l("Consent withdrawn"),
-    "register_from_down_referral": _l("Registered from a down-referral"),
     "list": _l("List viewed"),
     "view": _l("Record viewed"),
     "create": _l("Created"),
@@ -37,23 +29,15 @@ ACTION_LABELS = {
     "print": _l("Printed"),
     "export_fhir": _l("Exported as FHIR"),
     "move_refused": _l("Move refused"),
-    "submit": _l("Referral submitted"),
-    "accept": _l("Referral accepted"),
-    "accept_down": _l("Down-referral accepted"),
-    "decline": _l("Referral declined"),
-    "request_info": _l("Information requested"),
-    "answer": _l("Information given"),
-    "cancel": _l("Referral cancelled"),
-    "no_show": _l("No-show recorded"),
-    "back_referral": _l("Back-referral written"),
-    "acknowledge": _l("Back-referral acknowledged"),
 }
 
 
 @bp.app_template_filter("action_label")
-def action_label(code: str) -> str:
+def action_label(code: str, object_type: str | None = None) -> str:
     """The action in the reader's language; an unknown code is shown as it is."""
-    return str(ACTION_LABELS.get(code, code))
+    if code in ACTION_LABELS:
+        return str(ACTION_LABELS[code])
+    return audit_label(code, object_type)
 
 
 @bp.route("/")

@@ -13,15 +13,7 @@ from clinic.models import AuditEvent
 def audit(action: str, object_type: str | None = None, object_id=None, detail: str | None = None):
     """Append one event to the audit log for the current user and request."""
     user = current_user if current_user and current_user.is_authenticated else None
-    return AuditEvent.create(
-        user=user,
-        organisation=user.organisation_id if user else None,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        detail=detail,
-        ip=request.remote_addr,
-    )
+    return AuditEvent.write(user, action, object_type, object_id, detail)
 
 
 def roles_required(*roles: str) -> Callable:

@@ -4,8 +4,9 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
@@ -15,6 +16,7 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
+    IntegrityError,
     Model,
     TextField,
 )
@@ -295,6 +297,26 @@ class AuditEvent(BaseModel):
         indexes = ((("object_type", "object_id"), False),)
 
     @classmethod
+    def write(
+        cls,
+        user: "User | None",
+        action: str,
+        object_type: str | None = None,
+        object_id=None,
+        detail: str | None = None,
+    ) -> "AuditEvent":
+        """Append one event; call it inside the transaction of the change it records."""
+        return cls.create(
+            user=user,
+            organisation=user.organisation_id if user else None,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            detail=detail,
+            ip=request.remote_addr if has_request_context() else None,
+        )
+
+    @classmethod
     def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
         query = (
             cls.select(cls, User, Organisation)
@@ -316,4 +338,75 @@ class AuditEvent(BaseModel):
         return [row.action for row in cls.select(cls.action).distinct().order_by(cls.action)]
 
 
-CORE_MODELS = [Organisation, ClinicHub, User, UserSession, PendingSubmission, AuditEvent]
+class TimelineEvent(BaseModel):
+    """Append-only: who moved a record, when, from which state to which, and why.
+
+    Each workflow has its own table: a subclass adding the foreign key named `record_field`.
+    """
+
+    at = DateTimeField(default=utcnow)
+    user = ForeignKeyField(User, null=True)
+    organisation = ForeignKeyField(Organisation, null=True)
+    action = CharField()
+    from_state = CharField(null=True)
+    to_state = CharField()
+    note = TextField(null=True)
+
+    record_field = ""
+    states: dict = {}
+
+    @property
+    def to_label(self) -> str:
+        return str(self.states.get(self.to_state, self.to_state))
+
+    @property
+    def from_label(self) -> str:
+        return str(self.states.get(self.from_state, "")) if self.from_state else ""
+
+
+class SubmissionKey(BaseModel):
+    """A create form's one-time key and what its first submission made (the URL to go to)."""
+
+    key = CharField(unique=True, max_length=64)
+    user = ForeignKeyField(User)
+    created_at = DateTimeField(default=utcnow)
+    result_url = CharField(null=True)
+
+    @classmethod
+    def result_of(cls, key: str | None, user) -> str | None:
+        """Where an earlier submission of this key went (None: it is the first)."""
+        if not key:
+            return None
+        return cls.select(cls.result_url).where(cls.key == key, cls.user == user).scalar()
+
+    @classmethod
+    def once(cls, key: str | None, user: User, create: Callable[[], str]) -> str:
+        """The URL of what this submission made: `create()` runs only for the first
+        submission of `key` (a double click, a retry on a slow link gets the first result).
+
+        The key is written in the same transaction as what `create` makes, so a twin arriving
+        at the same moment waits for it (the unique index) and then finds its result.
+        """
+        if not key:
+            return create()
+        from clinic.db import write_transaction
+
+        try:
+            with write_transaction():
+                found = cls.get_or_none(cls.key == key, cls.user == user)
+                if found is not None and found.result_url:
+                    return found.result_url
+                cls.create(key=key, user=user)
+                url = create()
+                cls.update(result_url=url).where(cls.key == key).execute()
+                return url
+        except IntegrityError:
+            found = cls.get_or_none(cls.key == key, cls.user == user)
+            if found is None or not found.result_url:
+                raise  # not a twin: what `create` refused (a duplicate document …)
+            return found.result_url
+
+
+CORE_MODELS = [
+    Organisation, ClinicHub, User, UserSession, PendingSubmission, AuditEvent, SubmissionKey,
+]  # fmt: skip

@@ -8,7 +8,6 @@ through a referral or consultation addressed to their hub (see `Patient.hub_visi
 import datetime as dt
 import functools
 import re
-from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from peewee import (
@@ -24,7 +23,16 @@ from peewee import (
 )
 
 from clinic.db import db, is_sqlite, utcnow
-from clinic.models.core import COORDINATOR, SPECIALIST, BaseModel, Organisation, User
+from clinic.domains import hub_visibility
+from clinic.models.core import (
+    DOCTOR,
+    NURSE,
+    BaseModel,
+    Organisation,
+    TimelineEvent,
+    User,
+)
+from clinic.workflow import Move, Refused, Stateful, Workflow
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}
 RESIDENCIES = {
@@ -186,17 +194,8 @@ class Patient(BaseModel):
 
     @classmethod
     def hub_visibility(cls, user: User):
-        """The condition under which hub staff see a patient: the ONE place to extend.
-
-        Referrals (and later consultations) add "OR patient has an open referral addressed to
-        the user's hub" here, importing their model lazily to avoid an import cycle.
-        """
-        from clinic.models.referrals import Referral
-
-        if not user.has_role(COORDINATOR, SPECIALIST):
-            # Need to know: pharmacists and administrators do not work on referrals.
-            return SQL("1 = 0")
-        return cls.id.in_(Referral.patient_ids_visible_to_hub(user.organisation_id))
+        """Hub staff see a patient through a record of some domain that allows it."""
+        return hub_visibility(cls.id, user)
 
     # Search -----
     @classmethod
@@ -458,36 +457,34 @@ VISIT_STATES = {
     REFERRED: _l("Referred"),
     LEFT: _l("Left"),
 }
-VISIT_MOVES = {
-    WAITING: (WITH_DOCTOR, LEFT),
-    WITH_DOCTOR: (DONE, REFERRED, LEFT),
-}
-MOVE_LABELS = {
-    WITH_DOCTOR: _l("Call in"),
-    DONE: _l("Finish"),
-    REFERRED: _l("Mark as referred"),
-    LEFT: _l("Mark as left"),
-}
-# Moves that cannot be taken lightly: shown apart from the others, never as the primary button.
-DESTRUCTIVE_MOVES = {LEFT}
-# The move back (undo) from each state: the state it returns to and the time it clears.
-# "Left" goes back to where the patient was: with the doctor if they had been called in.
-VISIT_UNDO = {
-    WITH_DOCTOR: (WAITING, "called_at"),
-    DONE: (WITH_DOCTOR, "finished_at"),
-    REFERRED: (WITH_DOCTOR, "finished_at"),
-    LEFT: (WITH_DOCTOR, "finished_at"),
-}
-UNDO_LABELS = {WAITING: _l("Back to waiting"), WITH_DOCTOR: _l("Undo")}
+CLINIC_STAFF = (DOCTOR, NURSE)
+VISIT_FLOW = Workflow(
+    VISIT_STATES,
+    (
+        Move("call_in", (WAITING,), WITH_DOCTOR, "clinic", CLINIC_STAFF,
+             _l("Call in"), _l("Called in.")),
+        Move("finish", (WITH_DOCTOR,), DONE, "clinic", CLINIC_STAFF,
+             _l("Finish"), _l("Visit finished.")),
+        Move("refer", (WITH_DOCTOR,), REFERRED, "clinic", CLINIC_STAFF,
+             _l("Mark as referred"), _l("Marked as referred.")),
+        Move("leave", (WAITING, WITH_DOCTOR), LEFT, "clinic", CLINIC_STAFF,
+             _l("Mark as left"), _l("Marked as left."), danger=True),
+        # Undo: the move back, recorded like any other (a slip of the finger is not final).
+        Move("back_to_waiting", (WITH_DOCTOR, LEFT), WAITING, "clinic", CLINIC_STAFF,
+             _l("Back to waiting"), _l("Back in the waiting queue."), undo=True),
+        Move("undo_finish", (DONE, REFERRED), WITH_DOCTOR, "clinic", CLINIC_STAFF,
+             _l("Undo"), _l("Back with the doctor."), undo=True),
+    ),
+    owners={},
+    open_states=(WAITING, WITH_DOCTOR),
+    conflict=_l(
+        "Someone else changed this visit first: it is now “%(state)s”. Nothing was changed; "
+        "check and try again."
+    ),
+)  # fmt: skip
 
 
-class VisitMove(NamedTuple):
-    state: str
-    label: str
-    style: str  # "primary", "danger", "undo" or ""
-
-
-class Visit(BaseModel):
+class Visit(Stateful, BaseModel):
     """A patient checked in at their clinic for one day, moved along by compare-and-set."""
 
     clinic = ForeignKeyField(Organisation, index=False)
@@ -500,33 +497,17 @@ class Visit(BaseModel):
     called_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     updated_by = ForeignKeyField(User, null=True)
+    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("clinic", "day", "state"), False),)
 
-    @property
-    def state_label(self) -> str:
-        return str(VISIT_STATES[self.state])
+    workflow = VISIT_FLOW
+    audit_type = "visit"
 
-    @property
-    def is_open(self) -> bool:
-        return self.state in VISIT_MOVES
-
-    def moves(self) -> list[VisitMove]:
-        """The moves on from here (the first is the usual one), then the move back if any."""
-        moves = []
-        for state in VISIT_MOVES.get(self.state, ()):
-            style = "danger" if state in DESTRUCTIVE_MOVES else "" if moves else "primary"
-            moves.append(VisitMove(state, str(MOVE_LABELS[state]), style))
-        if back := self.undo_target():
-            moves.append(VisitMove(back, str(UNDO_LABELS[back]), "undo"))
-        return moves
-
-    def undo_target(self) -> str | None:
-        if self.state not in VISIT_UNDO:
-            return None
-        back, _clears = VISIT_UNDO[self.state]
-        return back if back != WITH_DOCTOR or self.called_at else WAITING
+    def audit_subject(self) -> tuple[str, int, str]:
+        """Queue moves are filed under the patient, so their record shows every change."""
+        return "patient", self.patient_id, f"visit {self.id} → {self.state}"
 
     @classmethod
     def queue(cls, clinic_id: int, day: dt.date):
@@ -551,7 +532,7 @@ class Visit(BaseModel):
     @classmethod
     def open_for(cls, patient: Patient, day: dt.date) -> "Visit | None":
         return cls.get_or_none(
-            cls.patient == patient, cls.day == day, cls.state.in_(list(VISIT_MOVES))
+            cls.patient == patient, cls.day == day, cls.state.in_(VISIT_FLOW.open_states)
         )
 
     def reopens_beside_another_visit(self) -> bool:
@@ -576,23 +557,38 @@ class Visit(BaseModel):
             )
             return visit, True
 
-    def move(self, new_state: str, seen_version: int, user: User) -> bool:
-        """Compare-and-set on state and version; False when someone else moved it first."""
-        values = {"state": new_state, "version": Visit.version + 1, "updated_by": user}
-        if new_state == self.undo_target():
-            values[VISIT_UNDO[self.state][1]] = None
+    def move(self, user: User, name: str, seen_version: int) -> None:
+        """Move `name` from the state and version this user saw (Conflict if they changed)."""
+        if seen_version != self.version:
+            self._lost_the_race()
+        move = self.check(user, name)
+        if move.undo:
             if self.reopens_beside_another_visit():
-                return False
-        elif new_state in VISIT_MOVES.get(self.state, ()):
-            values["called_at" if new_state == WITH_DOCTOR else "finished_at"] = utcnow()
+                raise Refused(_l("This patient is in today's queue again: nothing was undone."))
+            # The times the undone move set are cleared: to waiting, the call-in too.
+            times = {"finished_at": None} | ({"called_at": None} if move.target == WAITING else {})
         else:
-            return False
-        changed = (
-            Visit.update(values)
-            .where(Visit.id == self.id, Visit.state == self.state, Visit.version == seen_version)
-            .execute()
+            times = {"called_at" if move.target == WITH_DOCTOR else "finished_at": utcnow()}
+        self.transition(
+            user,
+            name,
+            expect={"version": seen_version},
+            version=seen_version + 1,
+            updated_by=user,
+            **times,
         )
-        return bool(changed)
 
 
-PATIENT_MODELS = [Patient, PatientSearchKey, IdentityDocument, Consent, Visit]
+class VisitEvent(TimelineEvent):
+    """Append-only timeline of a visit: every queue move, who made it and when."""
+
+    visit = ForeignKeyField(Visit, backref="events", on_delete="CASCADE")
+
+    record_field = "visit"
+    states = VISIT_STATES
+
+
+Visit.timeline_model = VisitEvent
+
+
+PATIENT_MODELS = [Patient, PatientSearchKey, IdentityDocument, Consent, Visit, VisitEvent]

@@ -31,12 +31,22 @@ from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
     SPECIALIST,
+    AuditEvent,
     BaseModel,
     NamedInThreeScripts,
     Organisation,
+    TimelineEvent,
     User,
 )
 from clinic.models.patients import Consent, IdentityDocument, Patient
+from clinic.workflow import (
+    Conflict,
+    Move,
+    Refused,
+    Stateful,
+    TransitionError,
+    Workflow,
+)
 
 __all__ = [
     "DIRECTIONS", "MOBILITY", "PRIORITIES", "REFERRAL_MODELS", "STATES", "Conflict", "HubService",
@@ -67,32 +77,56 @@ STATES = {
 }
 FINAL_STATES = (DECLINED, CANCELLED, NO_SHOW, CLOSED)
 
-# Whose move it is in each open state: the sending ("from") or receiving ("to") organisation.
-OWNER_SIDE = {
-    UP: {DRAFT: "from", SUBMITTED: "to", INFO_REQUESTED: "from", ACCEPTED: "to", COMPLETED: "from"},
-    DOWN: {DRAFT: "from", SUBMITTED: "to"},
-}
+BY_CLINIC, BY_HUB = "from_org", "to_org"  # for up-referrals; a down-referral comes from the hub
 
-# Who moves what: (direction → move → (side, roles, from states)), as DESIGN.md §2 lists them.
-MOVES = {
-    UP: {
-        "submit": ("from", (DOCTOR,), (DRAFT,)),
-        "accept": ("to", (COORDINATOR,), (SUBMITTED,)),
-        "decline": ("to", (COORDINATOR,), (SUBMITTED,)),
-        "request_info": ("to", (COORDINATOR, SPECIALIST), (SUBMITTED, ACCEPTED)),
-        "answer": ("from", (DOCTOR,), (INFO_REQUESTED,)),
-        "cancel": ("from", (DOCTOR,), (DRAFT, SUBMITTED, INFO_REQUESTED)),
-        "no_show": ("to", (COORDINATOR, SPECIALIST), (ACCEPTED,)),
-        "back_referral": ("to", (SPECIALIST,), (ACCEPTED,)),
-        "acknowledge": ("from", (DOCTOR,), (COMPLETED,)),
-    },
-    DOWN: {
-        "submit": ("from", (SPECIALIST,), (DRAFT,)),
-        "accept_down": ("to", (DOCTOR,), (SUBMITTED,)),
-        "decline": ("to", (DOCTOR,), (SUBMITTED,)),
-        "cancel": ("from", (SPECIALIST,), (DRAFT, SUBMITTED)),
-    },
-}
+
+def _moves(*moves: Move) -> tuple[Move, ...]:
+    return moves
+
+
+UP_FLOW = Workflow(
+    STATES,
+    _moves(
+        Move("submit", (DRAFT,), SUBMITTED, BY_CLINIC, (DOCTOR,),
+             _l("Submit"), _l("Referral submitted.")),
+        Move("accept", (SUBMITTED,), ACCEPTED, BY_HUB, (COORDINATOR,),
+             _l("Accept"), _l("Referral accepted."), form=True),
+        Move("decline", (SUBMITTED,), DECLINED, BY_HUB, (COORDINATOR,),
+             _l("Decline"), _l("Referral declined."), form=True, danger=True),
+        Move("request_info", (SUBMITTED, ACCEPTED), INFO_REQUESTED, BY_HUB,
+             (COORDINATOR, SPECIALIST), _l("Ask for information"), _l("Question sent."),
+             form=True),
+        Move("answer", (INFO_REQUESTED,), SUBMITTED, BY_CLINIC, (DOCTOR,),
+             _l("Answer"), _l("Answer sent."), form=True),
+        Move("cancel", (DRAFT, SUBMITTED, INFO_REQUESTED), CANCELLED, BY_CLINIC, (DOCTOR,),
+             _l("Cancel referral"), _l("Referral cancelled."), form=True, danger=True),
+        Move("no_show", (ACCEPTED,), NO_SHOW, BY_HUB, (COORDINATOR, SPECIALIST),
+             _l("Record no-show"), _l("No-show recorded.")),
+        Move("back_referral", (ACCEPTED,), COMPLETED, BY_HUB, (SPECIALIST,),
+             _l("Write back-referral"), _l("Back-referral sent."), form=True),
+        Move("acknowledge", (COMPLETED,), CLOSED, BY_CLINIC, (DOCTOR,),
+             _l("Acknowledge"), _l("Back-referral acknowledged.")),
+    ),
+    owners={DRAFT: BY_CLINIC, SUBMITTED: BY_HUB, INFO_REQUESTED: BY_CLINIC, ACCEPTED: BY_HUB,
+            COMPLETED: BY_CLINIC},
+)  # fmt: skip
+
+# A down-referral: the hub ("from") sends, the clinic ("to") accepts into its register.
+DOWN_FLOW = Workflow(
+    STATES,
+    _moves(
+        Move("submit", (DRAFT,), SUBMITTED, "from_org", (SPECIALIST,),
+             _l("Submit"), _l("Referral submitted.")),
+        Move("accept_down", (SUBMITTED,), ACCEPTED, "to_org", (DOCTOR,),
+             _l("Accept into our register"), _l("Patient accepted.")),
+        Move("decline", (SUBMITTED,), DECLINED, "to_org", (DOCTOR,),
+             _l("Decline"), _l("Referral declined."), form=True, danger=True),
+        Move("cancel", (DRAFT, SUBMITTED), CANCELLED, "from_org", (SPECIALIST,),
+             _l("Cancel referral"), _l("Referral cancelled."), form=True, danger=True),
+    ),
+    owners={DRAFT: "from_org", SUBMITTED: "to_org"},
+)  # fmt: skip
+FLOWS = {UP: UP_FLOW, DOWN: DOWN_FLOW}
 
 MOBILITY = {
     "walking": _l("Walks unaided"),
@@ -100,25 +134,6 @@ MOBILITY = {
     "wheelchair": _l("Wheelchair"),
     "stretcher": _l("Stretcher"),
 }
-
-
-class TransitionError(Exception):
-    """A move that was refused; `message` is shown to the user in their language."""
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return str(self.message)
-
-
-class Refused(TransitionError):
-    """Not this user's move (role or organisation), or not possible from this state."""
-
-
-class Conflict(TransitionError):
-    """Someone else moved the referral first; the referral now shows the current state."""
 
 
 class HubService(NamedInThreeScripts, BaseModel):
@@ -143,7 +158,7 @@ class HubService(NamedInThreeScripts, BaseModel):
         )
 
 
-class Referral(BaseModel):
+class Referral(Stateful, BaseModel):
     direction = CharField(choices=list(DIRECTIONS.items()), default=UP)
     patient = ForeignKeyField(Patient, backref="referrals", index=True)
     from_org = ForeignKeyField(Organisation, backref="referrals_sent")
@@ -173,7 +188,7 @@ class Referral(BaseModel):
     decline_reason = TextField(null=True)
     cancel_reason = TextField(null=True)
     question = TextField(null=True)
-    answer = TextField(null=True)
+    info_answer = TextField(null=True, column_name="answer")
     decided_by = ForeignKeyField(User, null=True)
     # Back-referral (回覆轉介摘要), signed by the named clinician
     br_diagnosis = TextField(null=True)
@@ -194,11 +209,13 @@ class Referral(BaseModel):
     submitted_at = DateTimeField(null=True)
     updated_at = DateTimeField(default=utcnow)
 
-    # ---- labels -----------------------------------------------------------------------------
-    @property
-    def state_label(self) -> str:
-        return str(STATES[self.state])
+    audit_type = "referral"
 
+    @property
+    def workflow(self) -> Workflow:
+        return FLOWS[self.direction]
+
+    # ---- labels -----------------------------------------------------------------------------
     @property
     def priority_label(self) -> str:
         return str(PRIORITIES[self.priority])
@@ -206,14 +223,6 @@ class Referral(BaseModel):
     @property
     def direction_label(self) -> str:
         return str(DIRECTIONS[self.direction])
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OWNER_SIDE[self.direction]
-
-    @property
-    def is_overdue(self) -> bool:
-        return bool(self.is_open and self.due_by and self.due_by < utcnow())
 
     def side_of(self, organisation_id) -> str | None:
         if organisation_id == self.from_org_id:
@@ -232,6 +241,29 @@ class Referral(BaseModel):
         )
 
     @classmethod
+    def joined(cls, query):
+        """The query with everything a referral's row and page show, in one statement."""
+        sender, receiver = Organisation.alias(), Organisation.alias()
+        author, decider, signer = User.alias(), User.alias(), User.alias()
+        clinic_record = Patient.alias()
+        outer = JOIN.LEFT_OUTER
+        return (
+            query.select_extend(
+                Patient, HubService, sender, receiver, author, decider, signer, Consent,
+                clinic_record,
+            )
+            .join(Patient, on=cls.patient).switch(cls)
+            .join(HubService, outer, on=cls.service).switch(cls)
+            .join(sender, on=cls.from_org).switch(cls)
+            .join(receiver, on=cls.to_org).switch(cls)
+            .join(author, on=cls.created_by).switch(cls)
+            .join(decider, outer, on=cls.decided_by).switch(cls)
+            .join(signer, outer, on=cls.br_signed_by).switch(cls)
+            .join(Consent, outer, on=cls.consent).switch(cls)
+            .join(clinic_record, outer, on=cls.clinic_patient).switch(cls)
+        )  # fmt: skip
+
+    @classmethod
     def worklist_order(cls, query):
         """Overdue first, then green channel, urgent, routine, then the oldest."""
         now = utcnow()
@@ -241,19 +273,7 @@ class Referral(BaseModel):
 
     @classmethod
     def listing(cls, user: User, state="", priority="", service="", org="", needs=False):
-        FromOrg = Organisation.alias()
-        ToOrg = Organisation.alias()
-        query = (
-            cls.visible_to(user)
-            .select_extend(Patient, HubService, FromOrg, ToOrg)
-            .join(Patient, on=cls.patient)
-            .switch(cls)
-            .join(HubService, JOIN.LEFT_OUTER, on=cls.service)
-            .switch(cls)
-            .join(FromOrg, on=cls.from_org)
-            .switch(cls)
-            .join(ToOrg, on=cls.to_org)
-        )
+        query = cls.joined(cls.visible_to(user))
         if state:
             query = query.where(cls.state == state)
         if priority:
@@ -279,6 +299,14 @@ class Referral(BaseModel):
         return f"{count}-{latest.timestamp() if hasattr(latest, 'timestamp') else latest or 0}"
 
     @classmethod
+    def patient_ids_visible_to(cls, user: User):
+        """Patients a hub user sees through referrals: coordinators and specialists only
+        (need to know: pharmacists and administrators do not work on referrals)."""
+        if not user.has_role(COORDINATOR, SPECIALIST):
+            return None
+        return cls.patient_ids_visible_to_hub(user.organisation_id)
+
+    @classmethod
     def patient_ids_visible_to_hub(cls, hub_id, days: int | None = None):
         """Patients a hub may see: a referral with them is addressed to (or from) the hub and is
         open, or closed less than `days` ago (config HUB_ACCESS_DAYS_AFTER_CLOSE)."""
@@ -290,14 +318,6 @@ class Referral(BaseModel):
             (cls.to_org == hub_id) | (cls.from_org == hub_id),
             cls.state != DRAFT,
             cls.state.in_(open_states) | (cls.updated_at >= since),
-        )
-
-    def timeline(self):
-        return (
-            ReferralEvent.select(ReferralEvent, User)
-            .join(User, JOIN.LEFT_OUTER)
-            .where(ReferralEvent.referral == self)
-            .order_by(ReferralEvent.at, ReferralEvent.id)
         )
 
     # ---- creation ---------------------------------------------------------------------------
@@ -330,7 +350,7 @@ class Referral(BaseModel):
 
     def update_draft(self, user: User, **fields) -> None:
         """Change a draft before it is sent (not a move: the timeline is unchanged)."""
-        self._check(user, "submit")
+        self.check(user, "submit")
         fields["updated_at"] = now = utcnow()
         if "priority" in fields:
             fields["due_by"] = now + self.target(fields["priority"])
@@ -352,123 +372,80 @@ class Referral(BaseModel):
             hours = current_app.config.get("REFERRAL_TARGET_HOURS", hours)
         return dt.timedelta(hours=hours[priority])
 
-    # ---- the state machine ------------------------------------------------------------------
-    def _check(self, user: User, move: str) -> None:
-        rule = MOVES[self.direction].get(move)
-        if rule is None or self.state not in rule[2]:
-            raise Refused(_l("Not possible: the referral is %(state)s.", state=STATES[self.state]))
-        side, roles, _states = rule
-        if user.organisation_id != getattr(self, f"{side}_org_id"):
-            raise Refused(_l("This referral is not yours to move."))
-        if not user.has_role(*roles):
-            raise Refused(_l("Your role cannot make this move."))
-
-    def moves_for(self, user: User) -> list[str]:
-        """The moves this user may make now (for showing the right buttons)."""
-        allowed = []
-        for move in MOVES[self.direction]:
-            try:
-                self._check(user, move)
-            except Refused:
-                continue
-            allowed.append(move)
-        return allowed
-
-    def _move(self, user: User, action: str, to: str, note: str | None = None, **fields) -> None:
-        """Compare-and-set from the state this object holds to `to`, plus one timeline event."""
-        now = utcnow()
-        side = OWNER_SIDE[self.direction].get(to)
-        owner = getattr(self, f"{side}_org_id") if side else None
-        due_from = fields.pop("due_from", None) or now
-        due_by = due_from + self.target(self.priority) if side else None
-        values = {"state": to, "owner": owner, "due_by": due_by, "updated_at": now, **fields}
-        with write_transaction():
-            changed = (
-                Referral.update(**values)
-                .where(Referral.id == self.id, Referral.state == self.state)
-                .execute()
-            )
-            if changed != 1:
-                current = Referral.get_by_id(self.id)
-                self.__data__.update(current.__data__)
-                raise Conflict(
-                    _l(
-                        "Someone else moved this referral first: it is now %(state)s.",
-                        state=STATES[current.state],
-                    )
-                )
-            ReferralEvent.create(
-                referral=self, user=user, organisation=user.organisation_id, action=action,
-                from_state=self.state, to_state=to, note=note, at=now,
-            )  # fmt: skip
-        for name, value in values.items():
-            setattr(self, name, value)
+    # ---- the moves (UP_FLOW, DOWN_FLOW): one method each, named as the move ---------------
+    def due_for(self, state: str, now: dt.datetime) -> dt.datetime:
+        return now + self.target(self.priority)
 
     def submit(self, user: User) -> None:
-        self._check(user, "submit")
+        self.check(user, "submit")
         if not (self.reason or "").strip():
             raise Refused(_l("Give the reason for referral."))
         if self.needs_consent and not self.consent_is_valid():
             raise Refused(_l("The patient's cross-border consent is missing or withdrawn."))
-        self._move(user, "submit", SUBMITTED, submitted_at=utcnow())
+        self.transition(user, "submit", submitted_at=utcnow())
 
-    def accept(self, user: User, appointment_at, place, instructions="", transport=False) -> None:
-        if self.direction == DOWN:
-            raise Refused(_l("A down-referral is accepted into the clinic's register."))
-        self._check(user, "accept")
-        self._move(
-            user, "accept", ACCEPTED, note=place,
-            appointment_at=appointment_at, appointment_place=place,
-            appointment_instructions=instructions or None, transport_arranged=transport,
-            decided_by=user, due_from=max(appointment_at or utcnow(), utcnow()),
+    def accept(
+        self,
+        user: User,
+        appointment_at,
+        appointment_place,
+        appointment_instructions="",
+        transport_arranged=False,
+    ) -> None:
+        self.check(user, "accept")
+        # The hub owns an accepted referral until the appointment (then: no-show or back-referral).
+        due = max(appointment_at or utcnow(), utcnow()) + self.target(self.priority)
+        self.transition(
+            user, "accept", note=appointment_place, due_by=due,
+            appointment_at=appointment_at, appointment_place=appointment_place,
+            appointment_instructions=appointment_instructions or None,
+            transport_arranged=transport_arranged, decided_by=user,
         )  # fmt: skip
 
     def decline(self, user: User, reason: str) -> None:
-        self._check(user, "decline")
-        if not (reason or "").strip():
-            raise Refused(_l("Give the reason for declining."))
-        self._move(user, "decline", DECLINED, note=reason, decline_reason=reason, decided_by=user)
+        self.check(user, "decline")
+        self.transition(
+            user, "decline", note=_required(reason, _l("Give the reason for declining.")),
+            decline_reason=reason, decided_by=user,
+        )  # fmt: skip
 
     def request_info(self, user: User, question: str) -> None:
-        self._check(user, "request_info")
-        if not (question or "").strip():
-            raise Refused(_l("Write the question."))
-        self._move(user, "request_info", INFO_REQUESTED, note=question, question=question)
+        self.check(user, "request_info")
+        note = _required(question, _l("Write the question."))
+        self.transition(user, "request_info", note=note, question=question)
 
-    def answer_info(self, user: User, answer: str) -> None:
-        self._check(user, "answer")
-        if not (answer or "").strip():
-            raise Refused(_l("Write the answer."))
-        self._move(user, "answer", SUBMITTED, note=answer, answer=answer)
+    def answer(self, user: User, answer: str) -> None:
+        self.check(user, "answer")
+        self.transition(
+            user, "answer", note=_required(answer, _l("Write the answer.")), info_answer=answer
+        )
 
     def cancel(self, user: User, reason: str) -> None:
-        self._check(user, "cancel")
-        if not (reason or "").strip():
-            raise Refused(_l("Give the reason for cancelling."))
-        self._move(user, "cancel", CANCELLED, note=reason, cancel_reason=reason)
+        self.check(user, "cancel")
+        note = _required(reason, _l("Give the reason for cancelling."))
+        self.transition(user, "cancel", note=note, cancel_reason=reason)
 
-    def record_no_show(self, user: User) -> None:
-        self._check(user, "no_show")
-        self._move(user, "no_show", NO_SHOW)
+    def no_show(self, user: User) -> None:
+        self.transition(user, "no_show")
 
-    def write_back_referral(self, user: User, **summary) -> None:
+    def back_referral(self, user: User, **summary) -> None:
         """Specialist's back-referral summary; the specialist signs it by name."""
-        self._check(user, "back_referral")
-        if not (summary.get("br_diagnosis") or "").strip():
-            raise Refused(_l("The back-referral needs a diagnosis."))
+        self.check(user, "back_referral")
+        diagnosis = _required(
+            summary.get("br_diagnosis"), _l("The back-referral needs a diagnosis.")
+        )
         fields = {k: v for k, v in summary.items() if k.startswith("br_")}
-        self._move(
-            user, "back_referral", COMPLETED, note=summary.get("br_diagnosis"),
-            br_signed_by=user, br_signed_at=utcnow(), **fields,
+        self.transition(
+            user, "back_referral", note=diagnosis, br_signed_by=user, br_signed_at=utcnow(),
+            **fields,
         )  # fmt: skip
 
     def acknowledge(self, user: User) -> None:
-        self._check(user, "acknowledge")
-        self._move(user, "acknowledge", CLOSED)
+        self.transition(user, "acknowledge")
 
     def accept_down(self, user: User) -> Patient:
         """The clinic takes the patient into its register (matched by identity document)."""
-        self._check(user, "accept_down")
+        self.check(user, "accept_down")
         try:
             return self._take_into_register(user)
         except IntegrityError:
@@ -478,7 +455,11 @@ class Referral(BaseModel):
     def _take_into_register(self, user: User) -> Patient:
         with write_transaction():
             registered = register_copy_at(self.patient, self.to_org_id, user)
-            self._move(user, "accept", ACCEPTED, clinic_patient=registered, decided_by=user)
+            self.transition(user, "accept_down", clinic_patient=registered, decided_by=user)
+            AuditEvent.write(
+                user, "register_from_down_referral", "patient", registered.id,
+                f"referral {self.id}",
+            )  # fmt: skip
         return registered
 
     # ---- consent ----------------------------------------------------------------------------
@@ -508,6 +489,12 @@ class Referral(BaseModel):
         )
 
 
+def _required(text: str | None, message) -> str:
+    if not (text or "").strip():
+        raise Refused(message)
+    return text
+
+
 def register_copy_at(patient: Patient, clinic_id, user: User) -> Patient:
     """This patient in `clinic_id`'s register: the same person found by identity document, or
     a new record with the demographics and documents copied. Never a duplicate."""
@@ -530,25 +517,16 @@ def register_copy_at(patient: Patient, clinic_id, user: User) -> Patient:
     return Patient.register(clinic_id, user, fields, copied_documents)
 
 
-class ReferralEvent(BaseModel):
-    """Append-only timeline: who moved the referral, when, from which state to which, and why."""
+class ReferralEvent(TimelineEvent):
+    """Append-only timeline of a referral."""
 
     referral = ForeignKeyField(Referral, backref="events", index=True)
-    at = DateTimeField(default=utcnow)
-    user = ForeignKeyField(User, null=True)
-    organisation = ForeignKeyField(Organisation, null=True)
-    action = CharField()
-    from_state = CharField(null=True)
-    to_state = CharField()
-    note = TextField(null=True)
 
-    @property
-    def to_label(self) -> str:
-        return str(STATES[self.to_state])
+    record_field = "referral"
+    states = STATES
 
-    @property
-    def from_label(self) -> str:
-        return str(STATES[self.from_state]) if self.from_state else ""
+
+Referral.timeline_model = ReferralEvent
 
 
 REFERRAL_MODELS = [HubService, Referral, ReferralEvent]

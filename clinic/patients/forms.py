@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
-from clinic.forms import Form, SubForm, at_most, options
+from clinic.forms import Form, OnceForm, SubForm, at_most, options
 from clinic.i18n import local_today
 from clinic.models import (
     CONSENT_SCOPES,
@@ -62,7 +62,7 @@ def _phone(field) -> None:
             raise ValidationError(str(error)) from None
 
 
-class PatientForm(Form):
+class PatientForm(OnceForm):
     chinese_name = StringField(
         _l("Chinese name"),
         validators=[at_most(40)],

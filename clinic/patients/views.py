@@ -6,8 +6,7 @@ from flask_login import current_user, login_required
 from peewee import IntegrityError
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
-from clinic.db import write_transaction
-from clinic.htmx import render, wants_fragment
+from clinic.htmx import not_modified, render, wants_fragment
 from clinic.i18n import local_today as clinic_today
 from clinic.models import (
     DOCTOR,
@@ -16,10 +15,12 @@ from clinic.models import (
     Consent,
     IdentityDocument,
     Patient,
+    SubmissionKey,
     Visit,
 )
 from clinic.patients.forms import ConsentForm, PatientForm
 from clinic.patients.identity import format_phone
+from clinic.workflow import TransitionError
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.add_app_template_filter(format_phone, "phone")
@@ -54,6 +55,9 @@ def index():
 @roles_required(*CLINIC_STAFF)
 def register():
     form = PatientForm(clinic_id=_clinic_id())
+    if earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id):
+        # Sent again (a double click): its documents now exist, so answer with the first result.
+        return redirect(earlier, code=303)
     if request.method == "POST" and form.add_document.data:
         form.grow()
         return render("patients/register.html", "patients/_documents.html", form=form)
@@ -61,20 +65,22 @@ def register():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
     try:
-        patient = Patient.register(
-            _clinic_id(),
-            current_user.id,
-            form.patient_fields(),
-            form.parsed_documents,
-            form.consents(),
-        )
+        url = SubmissionKey.once(form.submission_key.data, current_user.id, lambda: _register(form))
     except IntegrityError:
         # Another desk registered the same document a moment ago: the database said no.
         form.validate()
         return render("patients/register.html", form=form, status=422)
-    audit("patient_registered", "patient", patient.id)
     flash(_("Patient registered."), "success")
-    return redirect(url_for("patients.show", patient_id=patient.id), code=303)
+    return redirect(url, code=303)
+
+
+def _register(form: PatientForm) -> str:
+    patient = Patient.register(
+        _clinic_id(), current_user.id, form.patient_fields(), form.parsed_documents,
+        form.consents(),
+    )  # fmt: skip
+    audit("patient_registered", "patient", patient.id)
+    return url_for("patients.show", patient_id=patient.id)
 
 
 @bp.route("/validate/<name>", methods=["POST"])
@@ -206,9 +212,9 @@ def queue_context() -> dict:
     }
 
 
-def today_sections() -> dict:
+def today_section(user) -> dict:
     """Today's page: the check-in queue for clinic staff, nothing for others."""
-    if current_user.has_role(*CLINIC_STAFF) and current_user.organisation.is_clinic:
+    if user.has_role(*CLINIC_STAFF) and user.organisation.is_clinic:
         return queue_context()
     return {}
 
@@ -216,10 +222,9 @@ def today_sections() -> dict:
 @bp.route("/queue")
 @roles_required(*CLINIC_STAFF)
 def queue():
-    since = request.args.get("since")
     # A poll: answer without a body when nothing changed (htmx does not swap a 204).
-    if since and wants_fragment() and Visit.queue_version(_clinic_id(), clinic_today()) == since:
-        return "", 204
+    if response := not_modified(Visit.queue_version(_clinic_id(), clinic_today())):
+        return response
     return render("patients/queue.html", "patients/_queue.html", **queue_context())
 
 
@@ -227,42 +232,36 @@ def queue():
 @roles_required(*CLINIC_STAFF)
 def check_in(patient_id: int):
     patient = get_visible_or_404(Patient.visible_to(current_user), patient_id, "patient")
+    key = request.form.get("submission_key")
+    SubmissionKey.once(key, current_user.id, lambda: _check_in(patient))
+    return redirect(url_for("patients.queue"), code=303)
+
+
+def _check_in(patient: Patient) -> str:
     visit, created = Visit.check_in(patient, current_user.id, clinic_today())
     if created:
         audit("patient_checked_in", "patient", patient.id, f"visit {visit.id}")
         flash(_("%(name)s is checked in.", name=patient.display_name), "success")
     else:
         flash(_("%(name)s is already in today's queue.", name=patient.display_name), "info")
-    return redirect(url_for("patients.queue"), code=303)
+    return url_for("patients.queue")
 
 
-@bp.route("/visits/<int:visit_id>/move", methods=["POST"])
+@bp.route("/visits/<int:visit_id>/<slug>", methods=["POST"])
 @roles_required(*CLINIC_STAFF)
-def move_visit(visit_id: int):
+def move_visit(visit_id: int, slug: str):
     visible = Visit.select().where(Visit.clinic == _clinic_id())
     visit = get_visible_or_404(visible, visit_id, "visit")
-    new_state = request.form.get("state", "")
+    chosen = visit.workflow.by_slug(slug)
     seen = request.form.get("version", "")
-    if new_state not in VISIT_STATES or not seen.isdigit():
+    if chosen is None or not seen.isdigit():
         abort(400)
-    if int(seen) == visit.version and new_state not in {m.state for m in visit.moves()}:
+    if int(seen) == visit.version and chosen not in visit.moves_for(current_user):
         abort(400)  # not a move from this state (a stale page gets the conflict message below)
-    undo = new_state == visit.undo_target()
-    with write_transaction():
-        moved = visit.move(new_state, int(seen), current_user.id)
-    if moved:
-        note = f"visit {visit.id} {visit.state} → {new_state}" + (" (undo)" if undo else "")
-        audit("visit_moved", "patient", visit.patient_id, note)
-    else:
-        current = Visit.get_by_id(visit.id)
-        flash(
-            _(
-                "Someone else changed this visit first: it is now “%(state)s”. Nothing was "
-                "changed; check and try again.",
-                state=current.state_label,
-            ),
-            "warning",
-        )
+    try:
+        visit.move(current_user._get_current_object(), chosen.name, int(seen))
+    except TransitionError as error:
+        flash(error.message, "warning")
     if wants_fragment():
         return render("patients/_queue.html", "patients/_queue.html", **queue_context())
     return redirect(url_for("patients.queue"), code=303)

@@ -90,12 +90,12 @@ def load(hub_name: str, clinic_name: str, doctor_email: str, coordinator_email: 
     accepted = draft(third, "imaging", GREEN, "Suspected DVT, left calf swelling since yesterday.")
     accepted.submit(doctor)
     accepted.accept(coordinator, utcnow() + dt.timedelta(hours=3), "Imaging, Block B, 2/F",
-                    "Bring ID document and medication list.", transport=False)  # fmt: skip
+                    "Bring ID document and medication list.", transport_arranged=False)  # fmt: skip
     done = draft(fourth, "hkmrc", ROUTINE, "Diabetes review; HbA1c 8.9%.",
                  working_diagnosis="Type 2 diabetes mellitus", icd10="E11.9")  # fmt: skip
     done.submit(doctor)
     done.accept(coordinator, utcnow() - dt.timedelta(days=1), "HK & Macao Centre, 1/F")
-    done.write_back_referral(
+    done.back_referral(
         specialist, br_diagnosis="Type 2 diabetes, suboptimal control",
         br_treatment="Education; diet review.", br_medication_changes="Metformin to 1 g bd.",
         br_follow_up_plan="HbA1c in 3 months at the clinic.",

@@ -1,6 +1,7 @@
 """Referral forms: each owns its validation, with messages in the user's language."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import to_utc
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options
 from clinic.i18n import local_now
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
@@ -29,7 +30,7 @@ def text(label, required=None, max_length=4000, rows=3):
     return TextAreaField(label, validators=validators, render_kw={"rows": rows})
 
 
-class ClinicalFields(Form):
+class ClinicalFields(OnceForm):
     """What every referral says, up to the hub or down to a clinic."""
 
     priority = RadioField(
@@ -132,6 +133,12 @@ class AcceptForm(Form):
         if field.data and field.data < local_now():
             raise ValidationError(_l("This time has passed: give an appointment still to come."))
 
+    def move_data(self) -> dict:
+        """The appointment typed in the organisation's time zone, stored in UTC."""
+        data = super().move_data()
+        data["appointment_at"] = to_utc(data["appointment_at"]).replace(tzinfo=None)
+        return data
+
 
 class DeclineForm(Form):
     reason = text(_l("Reason for declining"), _l("Give the reason for declining."), rows=2)
@@ -174,3 +181,14 @@ class DownReferralForm(ClinicalFields):
     def validate_clinic(self, field):
         if field.data not in {choice.value for choice in self.clinic.choices}:
             raise ValidationError(_l("Choose a clinic."))
+
+
+# The form each move asks for first, by move name (moves without one are a single button).
+MOVE_FORMS = {
+    "accept": AcceptForm,
+    "decline": DeclineForm,
+    "request_info": QuestionForm,
+    "answer": AnswerForm,
+    "cancel": CancelForm,
+    "back_referral": BackReferralForm,
+}

@@ -1,14 +1,15 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
-from flask_babel import force_locale, to_utc
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
-from clinic.htmx import render, trigger, wants_fragment
+from clinic.domains import nav_counts
+from clinic.htmx import not_modified, render, trigger, wants_fragment
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -19,6 +20,7 @@ from clinic.models import (
     Consent,
     Organisation,
     Patient,
+    SubmissionKey,
 )
 from clinic.models.referrals import (
     DOWN,
@@ -36,38 +38,10 @@ bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 REFERRAL_ROLES = (DOCTOR, NURSE, COORDINATOR, SPECIALIST)
 LIST_SIZE = 60  # keeps the list within the page-weight budget; filters narrow it
 
-# URL slug → (model move, form, button label, success message)
-ACTIONS = {
-    "submit": ("submit", None, _l("Submit"), _l("Referral submitted.")),
-    "accept": ("accept", forms.AcceptForm, _l("Accept"), _l("Referral accepted.")),
-    "accept-down": ("accept_down", None, _l("Accept into our register"), _l("Patient accepted.")),
-    "decline": ("decline", forms.DeclineForm, _l("Decline"), _l("Referral declined.")),
-    "request-info": (
-        "request_info",
-        forms.QuestionForm,
-        _l("Ask for information"),
-        _l("Question sent."),
-    ),
-    "answer": ("answer", forms.AnswerForm, _l("Answer"), _l("Answer sent.")),
-    "cancel": ("cancel", forms.CancelForm, _l("Cancel referral"), _l("Referral cancelled.")),
-    "no-show": ("no_show", None, _l("Record no-show"), _l("No-show recorded.")),
-    "back-referral": (
-        "back_referral",
-        forms.BackReferralForm,
-        _l("Write back-referral"),
-        _l("Back-referral sent."),
-    ),
-    "acknowledge": ("acknowledge", None, _l("Acknowledge"), _l("Back-referral acknowledged.")),
-}
-SLUG = {move: slug for slug, (move, *_rest) in ACTIONS.items()}
-
 
 @bp.app_context_processor
 def referral_helpers():
     return {
-        "referral_badge": _badge_count,
-        "referral_actions": ACTIONS,
-        "referral_slug": SLUG,
         "referral_states": STATES,
         "referral_priorities": PRIORITIES,
         "referral_mobility": MOBILITY,
@@ -85,33 +59,32 @@ def patient_name(patient) -> str:
 
 def _patient_referrals(patient):
     return list(
-        Referral.visible_to(current_user)
+        Referral.joined(Referral.visible_to(current_user))
         .where(Referral.patient == patient)
         .order_by(Referral.created_at.desc())
         .limit(20)
     )
 
 
-def _badge_count() -> int | None:
-    """Referrals waiting on the user's organisation; counted once per request."""
-    if not current_user.is_authenticated or not current_user.has_role(*REFERRAL_ROLES):
-        return None
-    if "referrals_awaiting" not in g:
-        g.referrals_awaiting = Referral.awaiting(current_user).count()
-    return g.referrals_awaiting
+def nav_count(user):
+    """Referrals waiting on the user's organisation (the navigation badge)."""
+    return Referral.awaiting(user) if user.has_role(*REFERRAL_ROLES) else None
 
 
-def today_sections(limit: int = 10) -> dict:
+def today_section(user) -> dict:
     """Today's page: the referrals waiting on this user's organisation, overdue first."""
-    if not current_user.has_role(*REFERRAL_ROLES):
+    if not user.has_role(*REFERRAL_ROLES):
         return {}
-    waiting = Referral.listing(current_user, needs=True).where(Referral.state != "draft")
-    return {"waiting_referrals": list(waiting[:limit])}
+    waiting = list(Referral.listing(user, needs=True).limit(10))
+    return {"waiting_referrals": waiting} if waiting else {}
 
 
 def _load(referral_id) -> Referral:
-    """The referral if the user's organisation sent or received it; 404 (audited) otherwise."""
-    return get_visible_or_404(Referral.visible_to(current_user), referral_id, "referral")
+    """The referral (with what its pages show) if the user's organisation sent or received it;
+    404 (audited) otherwise."""
+    return get_visible_or_404(
+        Referral.joined(Referral.visible_to(current_user)), referral_id, "referral"
+    )
 
 
 def _filters() -> dict:
@@ -131,8 +104,8 @@ def index():
     filters = _filters()
     query = Referral.listing(current_user, **filters)
     version = Referral.fingerprint(query)
-    if request.args.get("v") == version and wants_fragment():
-        return "", 204
+    if response := not_modified(version):
+        return response
     organisation = current_user.organisation
     hub = organisation.is_hub
     audit("list", "referral", None, "inbox" if hub else "outbox")
@@ -148,19 +121,9 @@ def index():
         version=version,
         services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
         partners=organisation.clinics() if hub else organisation.hubs(),
-        awaiting=_badge_count(),
+        awaiting=nav_counts().get("referrals", 0),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
-
-
-@bp.route("/badge")
-@roles_required(*REFERRAL_ROLES)
-def badge():
-    """The navigation count of referrals waiting on us; 204 when the client's is current."""
-    count = _badge_count()
-    if request.args.get("seen") == str(count):
-        return "", 204
-    return render("referrals/_badge.html", "referrals/_badge.html", count=count)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -196,7 +159,7 @@ def new():
 def edit(referral_id: int):
     """A draft, changed before it is sent."""
     referral = _load(referral_id)
-    if "submit" not in referral.moves_for(current_user):
+    if referral.workflow.moves["submit"] not in referral.moves_for(current_user):
         flash(_("This is not possible now: the referral is %(state)s.",
                 state=referral.state_label), "error")  # fmt: skip
         return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
@@ -216,7 +179,25 @@ def edit(referral_id: int):
 
 
 def _save(form, patient: Patient, consent, referral: Referral | None = None):
-    """Create (or update) the draft from the form, then submit it if asked."""
+    """Create (or update) the draft from the form, then submit it if asked; once per key."""
+    user = current_user._get_current_object()
+    try:
+        url = SubmissionKey.once(
+            form.submission_key.data, user, lambda: _store(form, patient, consent, referral)
+        )
+    except TransitionError as error:
+        flash(error.message, "error")
+        return render(
+            "referrals/new.html", "referrals/_form.html", status=422,
+            form=form, patient=patient, consent=consent, referral=referral,
+        )  # fmt: skip
+    sent = not form.drafting
+    flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
+    trigger("counts-changed")
+    return redirect(url, code=303)
+
+
+def _store(form, patient: Patient, consent, referral: Referral | None) -> str:
     service = form.chosen_service
     fields = {
         name: form[name].data or None
@@ -227,46 +208,35 @@ def _save(form, patient: Patient, consent, referral: Referral | None = None):
     }  # fmt: skip
     fields["reason"] = fields["reason"] or ""  # a draft may not have one yet
     user = current_user._get_current_object()
-    try:
-        with write_transaction():
-            if form.consent_given.data and not consent:
-                consent = Consent.create(
-                    patient=patient,
-                    scope="cross_border",
-                    recorded_by=user.id,
-                    note=_("Recorded with a referral"),
-                )
-                audit("consent_recorded", "patient", patient.id, "cross_border")
-            fields |= {
-                "to_org": service.hub_id,
-                "service": service,
-                "priority": form.priority.data,
-                "direct_billing": form.direct_billing.data,
-                "transport_needed": form.transport_needed.data,
-                "escort": form.escort.data,
-                "consent": consent if service.cross_border else None,
-            }
-            if referral is None:
-                referral = Referral.create_draft(
-                    user, patient, direction=UP, insurer=patient.insurer, **fields
-                )
-                audit("create", "referral", referral.id)
-            else:
-                referral.update_draft(user, **fields)
-                audit("edit", "referral", referral.id)
-            if not form.drafting:
-                referral.submit(user)
-                audit("submit", "referral", referral.id)
-    except TransitionError as error:
-        flash(error.message, "error")
-        return render(
-            "referrals/new.html", "referrals/_form.html", status=422,
-            form=form, patient=patient, consent=consent, referral=referral,
-        )  # fmt: skip
-    sent = referral.state != "draft"
-    flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
-    trigger("counts-changed")
-    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    with write_transaction():
+        if form.consent_given.data and not consent:
+            consent = Consent.create(
+                patient=patient,
+                scope="cross_border",
+                recorded_by=user.id,
+                note=_("Recorded with a referral"),
+            )
+            audit("consent_recorded", "patient", patient.id, "cross_border")
+        fields |= {
+            "to_org": service.hub_id,
+            "service": service,
+            "priority": form.priority.data,
+            "direct_billing": form.direct_billing.data,
+            "transport_needed": form.transport_needed.data,
+            "escort": form.escort.data,
+            "consent": consent if service.cross_border else None,
+        }
+        if referral is None:
+            referral = Referral.create_draft(
+                user, patient, direction=UP, insurer=patient.insurer, **fields
+            )
+            audit("create", "referral", referral.id)
+        else:
+            referral.update_draft(user, **fields)
+            audit("edit", "referral", referral.id)
+        if not form.drafting:
+            referral.submit(user)
+    return url_for("referrals.show", referral_id=referral.id)
 
 
 @bp.route("/new/consent")
@@ -292,13 +262,10 @@ def _clinic_patients():
 
 def _choose_patient():
     query = request.args.get("q", "").strip()[:60]
-    patients = _clinic_patients()
     if query:
-        like = f"%{query}%"
-        patients = patients.where(
-            Patient.chinese_name.ilike(like) | Patient.english_name.ilike(like)
-        )
-    patients = list(patients.order_by(Patient.id.desc()).limit(20))
+        patients = Patient.search(current_user.organisation_id, query)
+    else:
+        patients = list(_clinic_patients().order_by(Patient.id.desc()).limit(20))
     audit("list", "patient", None, "referral: choose patient")
     return render("referrals/choose_patient.html", patients=patients, q=query)
 
@@ -309,6 +276,7 @@ def _detail(referral: Referral) -> dict:
         "moves": referral.moves_for(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
+        "version": f"{referral.state}-{referral.updated_at.timestamp()}",
         "poll_seconds": current_app.config["REFERRAL_POLL_SECONDS"],
     }
 
@@ -317,13 +285,10 @@ def _detail(referral: Referral) -> dict:
 @roles_required(*REFERRAL_ROLES)
 def show(referral_id: int):
     referral = _load(referral_id)
-    version = f"{referral.state}-{referral.updated_at.timestamp()}"
-    if request.args.get("v") == version and wants_fragment():
-        return "", 204
+    if response := not_modified(f"{referral.state}-{referral.updated_at.timestamp()}"):
+        return response
     audit("view", "referral", referral.id)
-    return render(
-        "referrals/show.html", "referrals/_detail.html", version=version, **_detail(referral)
-    )
+    return render("referrals/show.html", "referrals/_detail.html", **_detail(referral))
 
 
 @bp.route("/<int:referral_id>/row")
@@ -331,75 +296,51 @@ def show(referral_id: int):
 def row(referral_id: int):
     referral = _load(referral_id)
     audit("view", "referral", referral.id, "row")
-    return render("referrals/show.html", "referrals/_row.html", **_detail(referral))
+    return _row(referral)
+
+
+def _row(referral: Referral, **context):
+    """The referral's row of a list (htmx), or its page."""
+    return render("referrals/show.html", "referrals/_row.html", **_detail(referral), **context)
 
 
 @bp.route("/<int:referral_id>/<slug>", methods=["GET", "POST"])
 @roles_required(DOCTOR, COORDINATOR, SPECIALIST)
 def move(referral_id: int, slug: str):
-    """One move of the state machine: a form (GET) and the move itself (POST).
+    """One move of the state machine: its form (GET), then the move itself (POST).
 
-    From a list row (view=row) htmx gets the updated row back; otherwise a redirect (303).
+    Asked by htmx from a list, the form opens in the row and the row comes back updated;
+    otherwise the form is a page and the move redirects to the referral (303).
     """
-    if slug not in ACTIONS:
-        abort(404)
     referral = _load(referral_id)
-    method, form_class, label, done = ACTIONS[slug]
-    inline = request.values.get("view") == "row"
-    form = form_class() if form_class else forms.Form()
-    context = _detail(referral) | {"slug": slug, "form": form, "label": label, "inline": inline}
-    fragment = "referrals/_row.html" if inline else "referrals/_move.html"
+    chosen = referral.workflow.by_slug(slug) or abort(404)
+    form = forms.MOVE_FORMS.get(chosen.name, forms.Form)()
     if request.method == "GET" or not form.validate_on_submit():
-        if method not in context["moves"]:
+        if chosen not in referral.moves_for(current_user):
             flash(_("This is not possible now: the referral is %(state)s.",
                     state=referral.state_label), "error")  # fmt: skip
-            return _after_move(referral, inline)
+            return _after_move(referral)
+        audit("view", "referral", referral.id, f"{chosen.name} form")
         status = 422 if request.method == "POST" else 200
-        return render("referrals/move.html", fragment, status=status, **context)
+        return render(
+            "referrals/move.html", "referrals/_row.html", status=status,
+            move=chosen, form=form, **_detail(referral),
+        )  # fmt: skip
     user = current_user._get_current_object()
     try:
-        _make_move(referral, method, form, user)
+        getattr(referral, chosen.name)(user, **form.move_data())
     except TransitionError as error:
-        audit("move_refused", "referral", referral.id, f"{method}: {error}")
+        audit("move_refused", "referral", referral.id, f"{chosen.name}: {error}")
         flash(error.message, "error")
     else:
-        audit(method, "referral", referral.id, referral.state)
-        flash(done, "success")
+        flash(chosen.done, "success")
         trigger("counts-changed")
-    return _after_move(Referral.get_by_id(referral.id), inline)
+    return _after_move(referral)
 
 
-def _make_move(referral: Referral, method: str, form, user) -> None:
-    data = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
-    if method == "accept":
-        when = to_utc(data["appointment_at"]).replace(tzinfo=None)
-        referral.accept(
-            user,
-            when,
-            data["appointment_place"],
-            data["appointment_instructions"],
-            data["transport_arranged"],
-        )
-    elif method in ("decline", "cancel"):
-        getattr(referral, method)(user, data["reason"])
-    elif method == "request_info":
-        referral.request_info(user, data["question"])
-    elif method == "answer":
-        referral.answer_info(user, data["answer"])
-    elif method == "no_show":
-        referral.record_no_show(user)
-    elif method == "back_referral":
-        referral.write_back_referral(user, **data)
-    elif method == "accept_down":
-        registered = referral.accept_down(user)
-        audit("register_from_down_referral", "patient", registered.id, f"referral {referral.id}")
-    else:
-        getattr(referral, method)(user)
-
-
-def _after_move(referral: Referral, inline: bool):
-    if inline and wants_fragment():
-        return render("referrals/show.html", "referrals/_row.html", **_detail(referral))
+def _after_move(referral: Referral):
+    if wants_fragment():
+        return _row(referral)
     return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
 
 
@@ -421,20 +362,28 @@ def down(referral_id: int):
         status = 422 if request.method == "POST" else 200
         return render("referrals/down.html", status=status, form=form, source=source)
     user = current_user._get_current_object()
+    clinic = Organisation.get_by_id(form.clinic.data)
+    url = SubmissionKey.once(
+        form.submission_key.data, user, lambda: _send_down(form, source, clinic, user)
+    )
+    flash(_("Down-referral sent to %(clinic)s.", clinic=clinic.label()), "success")
+    trigger("counts-changed")
+    return redirect(url, code=303)
+
+
+def _send_down(form, source: Referral, clinic: Organisation, user) -> str:
     with write_transaction():
         referral = Referral.create_draft(
-            user, source.patient, direction=DOWN, parent=source,
-            to_org=Organisation.get_by_id(form.clinic.data), priority=form.priority.data,
-            reason=form.reason.data, clinical_summary=form.clinical_summary.data or None,
+            user, source.patient, direction=DOWN, parent=source, to_org=clinic,
+            priority=form.priority.data, reason=form.reason.data,
+            clinical_summary=form.clinical_summary.data or None,
             working_diagnosis=form.working_diagnosis.data or None,
             medications=form.medications.data or None, allergies=form.allergies.data or None,
             consent=source.consent,
         )  # fmt: skip
         referral.submit(user)
         audit("create", "referral", referral.id, "down-referral")
-    flash(_("Down-referral sent to %(clinic)s.", clinic=referral.to_org.label()), "success")
-    trigger("counts-changed")
-    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    return url_for("referrals.show", referral_id=referral.id)
 
 
 def _patient_script(patient: Patient) -> str:

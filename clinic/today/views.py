@@ -1,13 +1,17 @@
-"""Today: the landing page, one worklist per user."""
+"""Today: the landing page, one worklist per user, assembled from what each domain registers."""
 
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
-from clinic.htmx import render
-from clinic.patients.views import today_sections as patient_sections
-from clinic.referrals.views import today_sections as referral_sections
+from clinic.domains import nav_counts, nav_version, registered, today_sections
+from clinic.htmx import fragment, not_modified, render
 
 bp = Blueprint("today", __name__)
+
+
+@bp.app_context_processor
+def navigation():
+    return {"nav_domains": registered, "nav_counts": nav_counts, "nav_version": nav_version}
 
 
 @bp.route("/")
@@ -18,5 +22,20 @@ def root():
 @bp.route("/today")
 @login_required
 def index():
-    sections = patient_sections() | referral_sections()
-    return render("today/index.html", organisation=current_user.organisation, **sections)
+    sections = today_sections(current_user)
+    context = {key: value for _template, values in sections for key, value in values.items()}
+    return render(
+        "today/index.html",
+        organisation=current_user.organisation,
+        sections=[template for template, _values in sections],
+        **context,
+    )
+
+
+@bp.route("/today/counts")
+@login_required
+def counts():
+    """The navigation's counts (polled); 204 while the client's are current."""
+    if response := not_modified(nav_version()):
+        return response
+    return fragment("today/_counts.html")

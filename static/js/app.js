@@ -26,6 +26,20 @@
   document.addEventListener("htmx:sendError", function () {
     show("error", app().dataset.offlineMessage);
   });
+
+  // A submitted form's buttons stay pressed while its request runs: a second press sends
+  // nothing. (Requests a field makes, such as a check on blur, leave the buttons alone.)
+  function buttons(event) {
+    var elt = event.detail.elt;
+    if (elt.tagName === "BUTTON") return [elt];
+    return elt.tagName === "FORM" ? elt.querySelectorAll("button") : [];
+  }
+  document.addEventListener("htmx:beforeSend", function (event) {
+    buttons(event).forEach(function (b) { b.disabled = true; });
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    buttons(event).forEach(function (b) { b.disabled = false; });
+  });
 })();
 
 // Referrals: a polled region does not refresh while an inline form in it is open.
