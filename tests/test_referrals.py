@@ -462,3 +462,26 @@ def test_letters_are_bilingual_side_by_side_and_the_back_referral_goes_hub_to_cl
     grid = back[back.index('class="letter-grid"') :]
     assert grid.index("Nansha Hub Hospital") < grid.index("Jinzhou"), "From the hub, to the clinic"
     assert "data-print" in back
+
+
+def test_a_decline_waits_on_the_doctor_until_seen_and_can_be_referred_elsewhere(
+    doctor, coordinator, patient
+):
+    r = submitted(patient, clinical_summary="3 weeks", medications="Amlodipine 5 mg daily")
+    coordinator.post(f"/referrals/{r.id}/decline", data={"reason": "Not our service"})
+    assert f"/referrals/{r.id}" in doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert f"/referrals/{r.id}" in doctor.get("/today").get_data(as_text=True)
+    assert f"/referrals/{r.id}" not in coordinator.get("/referrals/?needs=1").get_data(as_text=True)
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)  # the doctor reads it
+    assert "Not our service" in page and "Refer elsewhere" in page
+    assert f"/referrals/{r.id}" not in doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert f"/referrals/{r.id}" not in doctor.get("/today").get_data(as_text=True)
+    assert Referral.get_by_id(r.id).state == "declined"
+    copied = doctor.post(f"/referrals/{r.id}/refer-elsewhere")
+    assert copied.status_code == 303
+    draft = Referral.select().where(Referral.patient == patient, Referral.id != r.id).get()
+    assert copied.headers["Location"] == f"/referrals/{draft.id}/edit"
+    assert (draft.state, draft.reason, draft.clinical_summary, draft.medications) == (
+        "draft", "Chest pain", "3 weeks", "Amlodipine 5 mg daily",
+    )  # fmt: skip
+    assert coordinator.post(f"/referrals/{r.id}/refer-elsewhere").status_code == 403

@@ -107,8 +107,16 @@ UP_FLOW = Workflow(
         Move("acknowledge", (COMPLETED,), CLOSED, BY_CLINIC, (DOCTOR,),
              _l("Acknowledge"), _l("Back-referral acknowledged.")),
     ),
+    # A decline waits on the referring clinic until its doctor has seen it (it is not open).
     owners={DRAFT: BY_CLINIC, SUBMITTED: BY_HUB, INFO_REQUESTED: BY_CLINIC, ACCEPTED: BY_HUB,
-            COMPLETED: BY_CLINIC},
+            COMPLETED: BY_CLINIC, DECLINED: BY_CLINIC},
+    open_states=(DRAFT, SUBMITTED, INFO_REQUESTED, ACCEPTED, COMPLETED),
+)  # fmt: skip
+# What "refer elsewhere" copies from a declined referral into a new draft.
+COPIED_FIELDS = (
+    "priority", "reason", "clinical_summary", "working_diagnosis", "icd10", "results",
+    "medications", "allergies", "direct_billing", "insurer", "transport_needed", "mobility",
+    "escort", "pickup_notes",
 )  # fmt: skip
 
 # A down-referral: the hub ("from") sends, the clinic ("to") accepts into its register.
@@ -407,6 +415,40 @@ class Referral(Stateful, BaseModel):
         self.transition(
             user, "decline", note=_required(reason, _l("Give the reason for declining.")),
             decline_reason=reason, decided_by=user,
+        )  # fmt: skip
+
+    def _declined_for(self, user: User) -> bool:
+        """A decline this clinic doctor has to know about (their organisation sent it)."""
+        return (
+            self.direction == UP and self.state == DECLINED and user.has_role(DOCTOR)
+            and user.organisation_id == self.from_org_id
+        )  # fmt: skip
+
+    def note_decline_seen(self, user: User) -> bool:
+        """The referring doctor has read the decline: it no longer waits on their clinic."""
+        if not (self._declined_for(user) and self.owner_id == user.organisation_id):
+            return False
+        changed = (
+            Referral.update(owner=None, due_by=None)
+            .where(
+                Referral.id == self.id, Referral.state == DECLINED, Referral.owner.is_null(False)
+            )
+            .execute()
+        )
+        self.owner, self.due_by = None, None
+        return bool(changed)
+
+    def can_refer_elsewhere(self, user: User) -> bool:
+        return self._declined_for(user)
+
+    def refer_elsewhere(self, user: User) -> "Referral":
+        """A new draft copied from this declined referral, for another service or hub."""
+        if not self.can_refer_elsewhere(user):
+            raise Refused(_l("Only the referring doctor can refer a declined referral elsewhere."))
+        fields = {name: getattr(self, name) for name in COPIED_FIELDS}
+        return Referral.create_draft(
+            user, self.patient, direction=UP, to_org=self.to_org_id, service=self.service_id,
+            **fields,
         )  # fmt: skip
 
     def request_info(self, user: User, question: str) -> None:

@@ -274,6 +274,7 @@ def _detail(referral: Referral) -> dict:
     return {
         "referral": referral,
         "moves": referral.moves_for(current_user),
+        "refer_elsewhere": referral.can_refer_elsewhere(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
         "version": f"{referral.state}-{referral.updated_at.timestamp()}",
@@ -288,7 +289,24 @@ def show(referral_id: int):
     if response := not_modified(f"{referral.state}-{referral.updated_at.timestamp()}"):
         return response
     audit("view", "referral", referral.id)
+    if referral.note_decline_seen(current_user._get_current_object()):
+        trigger("counts-changed")  # the decline no longer waits on this clinic
     return render("referrals/show.html", "referrals/_detail.html", **_detail(referral))
+
+
+@bp.route("/<int:referral_id>/refer-elsewhere", methods=["POST"])
+@roles_required(DOCTOR)
+def refer_elsewhere(referral_id: int):
+    """A declined referral, copied into a new draft to send to another service."""
+    referral = _load(referral_id)
+    try:
+        draft = referral.refer_elsewhere(current_user._get_current_object())
+    except TransitionError as error:
+        flash(error.message, "error")
+        return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    audit("create", "referral", draft.id, f"copied from declined referral {referral.id}")
+    flash(_("A new draft copied from the declined referral: choose where to send it."), "success")
+    return redirect(url_for("referrals.edit", referral_id=draft.id), code=303)
 
 
 @bp.route("/<int:referral_id>/row")
