@@ -485,3 +485,26 @@ def test_a_decline_waits_on_the_doctor_until_seen_and_can_be_referred_elsewhere(
         "draft", "Chest pain", "3 weeks", "Amlodipine 5 mg daily",
     )  # fmt: skip
     assert coordinator.post(f"/referrals/{r.id}/refer-elsewhere").status_code == 403
+
+
+def test_the_forms_that_answer_a_referral_show_what_it_says(
+    doctor, coordinator, specialist, patient
+):
+    r = submitted(patient, clinical_summary="3 weeks, worse on stairs", medications="Amlodipine")
+    for page in (
+        coordinator.get(f"/referrals/{r.id}/accept"),
+        coordinator.get(f"/referrals/{r.id}/accept?view=row", headers=HX),
+    ):
+        html = page.get_data(as_text=True)
+        assert 'name="appointment_at"' in html
+        for said in ("Chest pain", "3 weeks, worse on stairs", "Amlodipine"):
+            assert said in html, said
+    coordinator.post(f"/referrals/{r.id}/request-info", data={"question": "Latest ECG?"})
+    answer = doctor.get(f"/referrals/{r.id}/answer").get_data(as_text=True)
+    assert "Latest ECG?" in answer and 'name="answer"' in answer
+    doctor.post(f"/referrals/{r.id}/answer", data={"answer": "Normal"})
+    coordinator.post(
+        f"/referrals/{r.id}/accept", data={"appointment_at": LATER, "appointment_place": "3/F"}
+    )
+    back = specialist.get(f"/referrals/{r.id}/back-referral").get_data(as_text=True)
+    assert "3 weeks, worse on stairs" in back and "Amlodipine" in back and "br_diagnosis" in back
