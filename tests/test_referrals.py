@@ -508,3 +508,28 @@ def test_the_forms_that_answer_a_referral_show_what_it_says(
     )
     back = specialist.get(f"/referrals/{r.id}/back-referral").get_data(as_text=True)
     assert "3 weeks, worse on stairs" in back and "Amlodipine" in back and "br_diagnosis" in back
+
+
+def test_the_back_referral_flows_into_the_record_and_onto_today(doctor, patient):
+    from zoneinfo import ZoneInfo
+
+    r = submitted(patient)
+    today = dt.datetime.now(ZoneInfo("Asia/Hong_Kong")).date()
+    Referral.update(
+        state="completed", owner=r.from_org_id, br_diagnosis="Stable angina",
+        br_medication_changes="Add aspirin 100 mg daily", br_follow_up_plan="Review the ECG",
+        br_follow_up_due=today, br_signed_by=user("specialist@hub.demo"), br_signed_at=utcnow(),
+    ).where(Referral.id == r.id).execute()  # fmt: skip
+    assert "Review the ECG" in doctor.get("/today").get_data(as_text=True)
+    doctor.post(f"/referrals/{r.id}/acknowledge")
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    assert "Add to the patient's medication list" in page
+    assert doctor.post(f"/referrals/{r.id}/apply-medications").status_code == 303
+    doctor.post(f"/referrals/{r.id}/apply-medications")  # a second click adds nothing
+    medications = Patient.get_by_id(patient.id).medications
+    assert medications.startswith("Amlodipine 5 mg daily\nAdd aspirin 100 mg daily (back-referral")
+    assert medications.count("aspirin") == 1
+    assert AuditEvent.select().where(AuditEvent.action == "medications_applied").count() == 1
+    assert "Add to the patient" not in doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    Referral.update(br_follow_up_due=today + dt.timedelta(days=1)).execute()
+    assert "Review the ECG" not in doctor.get("/today").get_data(as_text=True)  # on its day only

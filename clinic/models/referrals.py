@@ -206,6 +206,7 @@ class Referral(Stateful, BaseModel):
     br_follow_up_due = DateField(null=True)
     br_signed_by = ForeignKeyField(User, null=True)
     br_signed_at = DateTimeField(null=True)
+    br_applied_at = DateTimeField(null=True)  # medication changes applied to the record
     # Down-referral: the record in the receiving clinic's register, once accepted
     clinic_patient = ForeignKeyField(Patient, null=True)
     # Workflow
@@ -449,6 +450,44 @@ class Referral(Stateful, BaseModel):
         return Referral.create_draft(
             user, self.patient, direction=UP, to_org=self.to_org_id, service=self.service_id,
             **fields,
+        )  # fmt: skip
+
+    # ---- the back-referral flows into the clinic's record --------------------------------
+    def can_apply_medication_changes(self, user: User) -> bool:
+        return bool(
+            self.direction == UP and self.state in (COMPLETED, CLOSED)
+            and self.br_medication_changes and self.br_applied_at is None
+            and user.has_role(DOCTOR) and user.organisation_id == self.from_org_id
+        )  # fmt: skip
+
+    def apply_medication_changes(self, user: User, source: str) -> bool:
+        """Add the back-referral's medication changes to the patient's medication list, once
+        (compare-and-set on br_applied_at); `source` says where the line came from."""
+        if not self.can_apply_medication_changes(user):
+            return False
+        with write_transaction():
+            applied = (
+                Referral.update(br_applied_at=utcnow())
+                .where(Referral.id == self.id, Referral.br_applied_at.is_null())
+                .execute()
+            )
+            if not applied:
+                return False
+            patient = Patient.get_by_id(self.patient_id)
+            line = f"{self.br_medication_changes.strip()} ({source})"
+            listed = (patient.medications or "").rstrip()
+            Patient.update(
+                medications=f"{listed}\n{line}" if listed else line, updated_at=utcnow()
+            ).where(Patient.id == patient.id).execute()
+        self.br_applied_at = utcnow()
+        return True
+
+    @classmethod
+    def follow_ups_due(cls, user: User, day: dt.date):
+        """Back-referrals whose follow-up falls on this day, at the clinic that referred."""
+        return cls.joined(cls.visible_to(user)).where(
+            cls.from_org == user.organisation_id, cls.direction == UP,
+            cls.br_follow_up_due == day, cls.state.in_([COMPLETED, CLOSED]),
         )  # fmt: skip
 
     def request_info(self, user: User, question: str) -> None:

@@ -17,6 +17,7 @@ AUDIT_LABELS = {
     ("referral", "back_referral"): _l("Back-referral written"),
     ("referral", "acknowledge"): _l("Back-referral acknowledged"),
     ("patient", "register_from_down_referral"): _l("Registered from a down-referral"),
+    ("patient", "medications_applied"): _l("Medication changes from a back-referral applied"),
 }
 
 

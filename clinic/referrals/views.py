@@ -1,7 +1,7 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +10,7 @@ from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
 from clinic.htmx import not_modified, render, trigger, wants_fragment
+from clinic.i18n import local_today
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -76,7 +77,10 @@ def today_section(user) -> dict:
     if not user.has_role(*REFERRAL_ROLES):
         return {}
     waiting = list(Referral.listing(user, needs=True).limit(10))
-    return {"waiting_referrals": waiting} if waiting else {}
+    follow_ups = list(Referral.follow_ups_due(user, local_today())) if user.has_role(DOCTOR) else []
+    if not (waiting or follow_ups):
+        return {}
+    return {"waiting_referrals": waiting, "follow_ups": follow_ups}
 
 
 def _load(referral_id) -> Referral:
@@ -275,6 +279,7 @@ def _detail(referral: Referral) -> dict:
         "referral": referral,
         "moves": referral.moves_for(current_user),
         "refer_elsewhere": referral.can_refer_elsewhere(current_user),
+        "apply_medications": referral.can_apply_medication_changes(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
         "version": f"{referral.state}-{referral.updated_at.timestamp()}",
@@ -292,6 +297,21 @@ def show(referral_id: int):
     if referral.note_decline_seen(current_user._get_current_object()):
         trigger("counts-changed")  # the decline no longer waits on this clinic
     return render("referrals/show.html", "referrals/_detail.html", **_detail(referral))
+
+
+@bp.route("/<int:referral_id>/apply-medications", methods=["POST"])
+@roles_required(DOCTOR)
+def apply_medications(referral_id: int):
+    """One click: the back-referral's medication changes go into the patient's record."""
+    referral = _load(referral_id)
+    source = _("back-referral #%(id)s, %(date)s", id=referral.id,
+               date=format_date(referral.br_signed_at))  # fmt: skip
+    if referral.apply_medication_changes(current_user._get_current_object(), source):
+        audit("medications_applied", "patient", referral.patient_id, f"referral {referral.id}")
+        flash(_("The medication changes are in the patient's medication list."), "success")
+    else:
+        flash(_("Nothing to apply: the changes are already in the record."), "info")
+    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
 
 
 @bp.route("/<int:referral_id>/refer-elsewhere", methods=["POST"])
