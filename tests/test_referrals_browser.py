@@ -201,3 +201,27 @@ def test_referral_detail_and_inbox_filters_fit_a_phone(new_page, demo_data, make
     hub.goto("/referrals/")
     width = hub.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the inbox scrolls sideways: {width} px"
+
+
+def test_counts_on_one_screen_agree_after_an_inline_move(new_page, demo_data, make_patient):
+    from clinic.models.referrals import HubService
+
+    doctor = _doctor()
+    for name in ("陳一", "陳二"):
+        r = Referral.create_draft(
+            doctor, make_patient(chinese_name=name),
+            to_org=Organisation.by_name(demo_data.HUB_NAME),
+            service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+        )  # fmt: skip
+        r.submit(doctor)
+    hub = new_page(COORDINATOR)
+    hub.goto("/referrals/")
+    badge, pill = hub.locator("#badge-referrals"), hub.locator(".tabs .count-referrals")
+    before = int(badge.inner_text())
+    assert int(pill.inner_text()) == before
+    row = hub.locator(f"#referral-{r.id}")
+    row.get_by_role("link", name="Decline").click()
+    row.get_by_label("Reason for declining").fill("Not our service")
+    row.get_by_role("button", name="Decline").click()
+    expect(badge).to_have_text(str(before - 1))
+    expect(pill).to_have_text(str(before - 1))
