@@ -76,7 +76,7 @@ def crawl(client, start: str = "/today", limit: int = 150):
         for found in LINK.findall(response.get_data(as_text=True)):
             target = urljoin(url, html.unescape(found))
             parts = urlsplit(target)
-            if parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
+            if parts.scheme or parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
                 continue
             seen.add(target)
             queue.append(target)

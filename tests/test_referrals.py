@@ -533,3 +533,23 @@ def test_the_back_referral_flows_into_the_record_and_onto_today(doctor, patient)
     assert "Add to the patient" not in doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
     Referral.update(br_follow_up_due=today + dt.timedelta(days=1)).execute()
     assert "Review the ECG" not in doctor.get("/today").get_data(as_text=True)  # on its day only
+
+
+def test_the_hub_inbox_is_for_triage(coordinator, doctor, patient, make_patient):
+    open_one = submitted(patient)
+    reason = "Exertional chest pain for three weeks, now at rest after meals too"
+    Referral.update(reason=reason).where(Referral.id == open_one.id).execute()
+    declined = submitted(make_patient(chinese_name="李四"))
+    declined.decline(user("coordinator@hub.demo"), "Not our service")
+    inbox = coordinator.get("/referrals/").get_data(as_text=True)
+    assert f'id="referral-{open_one.id}"' in inbox
+    assert f'id="referral-{declined.id}"' not in inbox  # closed and declined: under a filter
+    assert '<option value="open" selected>Open</option>' in inbox
+    assert "Exertional chest pain for three weeks" in inbox  # the start of the reason
+    assert f'id="referral-{declined.id}"' in coordinator.get("/referrals/?state=all").text
+    assert f'id="referral-{declined.id}"' in coordinator.get("/referrals/?state=declined").text
+    assert '<span class="owner">us</span>' in inbox
+    assert '<span class="owner">Nansha Hub Hospital</span>' in doctor.get("/referrals/").text
+    open_one.accept(user("coordinator@hub.demo"), dt.datetime(APPOINTMENT_YEAR, 1, 5), "3/F")
+    named = coordinator.get("/referrals/").get_data(as_text=True)
+    assert f'<span class="owner">us · {user("coordinator@hub.demo").name}</span>' in named

@@ -283,7 +283,9 @@ class Referral(Stateful, BaseModel):
     @classmethod
     def listing(cls, user: User, state="", priority="", service="", org="", needs=False):
         query = cls.joined(cls.visible_to(user))
-        if state:
+        if state == "open":
+            query = query.where(cls.state.not_in(FINAL_STATES))
+        elif state in STATES:
             query = query.where(cls.state == state)
         if priority:
             query = query.where(cls.priority == priority)
@@ -451,6 +453,16 @@ class Referral(Stateful, BaseModel):
             user, self.patient, direction=UP, to_org=self.to_org_id, service=self.service_id,
             **fields,
         )  # fmt: skip
+
+    @property
+    def owner_person(self) -> User | None:
+        """Who has it now, once someone does: the referring doctor when it waits on the clinic,
+        the coordinator who accepted it while the hub works on it."""
+        if self.owner_id is None:
+            return None
+        if self.owner_id == self.from_org_id:
+            return self.created_by
+        return self.decided_by if self.state == ACCEPTED and self.decided_by_id else None
 
     # ---- the back-referral flows into the clinic's record --------------------------------
     def can_apply_medication_changes(self, user: User) -> bool:

@@ -91,10 +91,18 @@ def _load(referral_id) -> Referral:
     )
 
 
+VIEWS = ("open", "all")
+
+
+def _default_view() -> str:
+    return "open" if current_user.organisation.is_hub else "all"
+
+
 def _filters() -> dict:
     args = request.args
     return {
-        "state": args.get("state", "") if args.get("state") in STATES else "",
+        # The hub triages: its inbox opens on the open referrals (closed, declined: a filter).
+        "state": args["state"] if args.get("state") in (*STATES, *VIEWS) else _default_view(),
         "priority": args.get("priority", "") if args.get("priority") in PRIORITIES else "",
         "service": args.get("service", ""),
         "org": args.get("org", ""),
