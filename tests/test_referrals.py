@@ -553,3 +553,34 @@ def test_the_hub_inbox_is_for_triage(coordinator, doctor, patient, make_patient)
     open_one.accept(user("coordinator@hub.demo"), dt.datetime(APPOINTMENT_YEAR, 1, 5), "3/F")
     named = coordinator.get("/referrals/").get_data(as_text=True)
     assert f'<span class="owner">us · {user("coordinator@hub.demo").name}</span>' in named
+
+
+def test_a_hub_user_never_meets_a_dead_link_and_reads_the_clinic_by_name(
+    specialist, other_clinic_doctor, make_patient
+):
+    patient = make_patient(documents=[("hkid", "X3546700")])
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow(), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    specialist.post(
+        f"/referrals/{r.id}/down",
+        data={"clinic": huangge.id, "priority": "routine", "reason": "Community follow-up"},
+    )
+    down = Referral.get(Referral.direction == "down", Referral.patient == patient)
+    other_clinic_doctor.post(f"/referrals/{down.id}/accept-down")
+    down = Referral.get_by_id(down.id)
+    for client, expected in (
+        (specialist, patient.id),
+        (other_clinic_doctor, down.clinic_patient_id),
+    ):
+        page = client.get(f"/referrals/{down.id}").get_data(as_text=True)
+        links = set(re.findall(r'href="(/patients/\d+)"', page))
+        assert links == {f"/patients/{expected}"}
+        assert all(client.get(link).status_code == 200 for link in links)
+    hub_page = specialist.get(f"/referrals/{down.id}").get_data(as_text=True)
+    assert "this clinic" not in hub_page
+    assert (
+        f"Registered at Huangge Family-Doctor Clinic as patient #{down.clinic_patient_id}"
+        in hub_page
+    )
+    assert "Registered at this clinic" in other_clinic_doctor.get(f"/referrals/{down.id}").text

@@ -454,6 +454,16 @@ class Referral(Stateful, BaseModel):
             **fields,
         )  # fmt: skip
 
+    def patient_record_for(self, user: User) -> Patient | None:
+        """The patient record this reader may open from the referral (never a dead link): the
+        hub sees the patient the referral is about; a clinic sees the record in its register."""
+        if user.organisation.is_hub:
+            return self.patient
+        for record in (self.clinic_patient if self.clinic_patient_id else None, self.patient):
+            if record is not None and record.clinic_id == user.organisation_id:
+                return record
+        return None
+
     @property
     def owner_person(self) -> User | None:
         """Who has it now, once someone does: the referring doctor when it waits on the clinic,

@@ -287,6 +287,7 @@ def _detail(referral: Referral) -> dict:
         "referral": referral,
         "moves": referral.moves_for(current_user),
         "refer_elsewhere": referral.can_refer_elsewhere(current_user),
+        "patient_record": referral.patient_record_for(current_user),
         "apply_medications": referral.can_apply_medication_changes(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
