@@ -317,7 +317,10 @@ class AuditEvent(BaseModel):
         )
 
     @classmethod
-    def search(cls, action: str = "", object_type: str = "", user_email: str = ""):
+    def search(
+        cls, action="", object_type="", object_id="", user_id="", since=None, until=None
+    ):  # fmt: skip
+        """Events newest first; `since`/`until` are UTC bounds (until excluded)."""
         query = (
             cls.select(cls, User, Organisation)
             .join(User, on=cls.user, join_type=JOIN.LEFT_OUTER)
@@ -329,9 +332,26 @@ class AuditEvent(BaseModel):
             query = query.where(cls.action == action)
         if object_type:
             query = query.where(cls.object_type == object_type)
-        if user_email:
-            query = query.where(User.email == user_email.strip().lower())
+        if object_id:
+            query = query.where(cls.object_id == str(object_id))
+        if str(user_id).isdigit():
+            query = query.where(cls.user == int(user_id))
+        if since:
+            query = query.where(cls.at >= since)
+        if until:
+            query = query.where(cls.at < until)
         return query
+
+    @classmethod
+    def people(cls) -> list["User"]:
+        """Everyone who appears in the log, by name (for the filter)."""
+        seen = cls.select(cls.user).where(cls.user.is_null(False)).distinct()
+        return list(User.select().where(User.id.in_(seen)).order_by(User.name))
+
+    @classmethod
+    def record_types(cls) -> list[str]:
+        rows = cls.select(cls.object_type).where(cls.object_type.is_null(False)).distinct()
+        return sorted(row.object_type for row in rows)
 
     @classmethod
     def actions(cls) -> list[str]:
