@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app clinic
 LOCALES := en zh_Hant_HK zh_Hans_CN
+PORT ?= 5000
 
 .PHONY: run test lint bench translations compile-translations install clean
 
@@ -23,7 +24,7 @@ compile-translations: install
 run: compile-translations
 	$(FLASK) init-db
 	$(FLASK) demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

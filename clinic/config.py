@@ -53,7 +53,16 @@ DEFAULTS = {
     "RATELIMIT_KEY_PREFIX": "clinic-login",
     "COMPRESS_ALGORITHM": ["br", "gzip"],
     "COMPRESS_MIN_SIZE": 300,
-    "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript", "text/calendar"],
+    "COMPRESS_MIMETYPES": [
+        "text/html",
+        "text/css",
+        "text/javascript",  # static/*.js (Python's mimetypes)
+        "application/javascript",  # htmx
+        "application/json",
+        "application/fhir+json",
+        "image/svg+xml",
+        "text/calendar",
+    ],
     "SEND_FILE_MAX_AGE_DEFAULT": 0,
     "PASSWORD_HASH_METHOD": "scrypt",
     # Referrals: response targets per priority (hours); hub access to a patient after closing.

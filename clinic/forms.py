@@ -3,12 +3,16 @@
 import datetime as dt
 import secrets
 
-from flask import Flask
+from flask import Flask, flash, request, session
 from flask_babel import get_timezone, get_translations
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from wtforms import FieldList, FormField, HiddenField, StringField, TextAreaField
+from wtforms import Form as PlainForm
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
@@ -18,6 +22,8 @@ from clinic.inputs import has_control_characters
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (
     _l("Not a valid date value."),
+    _l("Not a valid datetime value."),
+    _l("Invalid Choice: could not coerce."),
     _l("Not a valid integer value."),
     _l("Not a valid choice."),
     _l("Not a valid time value."),
@@ -25,13 +31,23 @@ WTFORMS_MESSAGES = (
 )
 
 
+class CatalogueMeta:
+    def get_translations(self, form):
+        return get_translations()
+
+
 class Form(FlaskForm):
     """Every form refuses control characters (NUL breaks PostgreSQL text; none belongs in a
-    name or a note) before any other check runs, so no query ever sees them."""
+    name or a note) before any other check runs, so no query ever sees them; a form sent
+    just as the session timed out comes back filled in after the same user logs in."""
 
-    class Meta:
-        def get_translations(self, form):
-            return get_translations()
+    class Meta(CatalogueMeta):
+        pass
+
+    def __init__(self, *args, **kwargs):
+        if "formdata" not in kwargs and (kept := _kept_submission()):
+            kwargs["formdata"] = kept
+        super().__init__(*args, **kwargs)
 
     def validate(self, extra_validators=None) -> bool:
         tainted = [field for field in _leaf_fields(self) if _has_control(field)]
@@ -45,6 +61,27 @@ class Form(FlaskForm):
     def move_data(self) -> dict:
         """The fields as keyword arguments of the model method the form feeds."""
         return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+
+
+def _kept_submission() -> MultiDict | None:
+    """What this user sent to this page just after their session timed out, once, after login."""
+    if request.method != "GET" or session.get("restore") != request.path:
+        return None
+    from clinic.models import PendingSubmission
+
+    session.pop("restore")
+    fields = PendingSubmission.take(current_user.id, request.path)
+    if not fields:
+        return None
+    flash(_("What you had typed is back in the form: check it, then send it again."), "info")
+    return MultiDict(fields)
+
+
+class SubForm(PlainForm):
+    """A repeated part of a form (FormField): no CSRF token of its own, the same catalogues."""
+
+    class Meta(CatalogueMeta):
+        pass
 
 
 class OnceForm(Form):

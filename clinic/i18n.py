@@ -2,11 +2,19 @@
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
+from flask_babel import (
+    Babel,
+    force_locale,
+    format_date,
+    format_datetime,
+    format_time,
+    get_locale,
+    get_timezone,
+)
 from flask_login import current_user
 
 from clinic.db import utcnow
@@ -34,6 +42,42 @@ def locale_from_header(header_tags) -> str:
     return "en"
 
 
+# Hong Kong English, unambiguous and on the 24-hour clock: 2 Dec 2026, 2 Dec 2026 20:27.
+# CLDR's en is US style (12/2/26, 8:27 PM), which reads as 12 February in Hong Kong.
+HONG_KONG_ENGLISH = {
+    "date.short": "d MMM y",
+    "date.medium": "d MMM y",
+    "date.long": "d MMMM y",
+    "date.full": "EEEE d MMMM y",
+    "time.short": "HH:mm",
+    "time.medium": "HH:mm:ss",
+    "time.long": "HH:mm:ss",
+    "time.full": "HH:mm:ss",
+    "datetime.short": "d MMM y HH:mm",
+    "datetime.medium": "d MMM y HH:mm",
+    "datetime.long": "d MMMM y HH:mm",
+    "datetime.full": "EEEE d MMMM y HH:mm",
+}
+
+
+class DateFormats(Mapping):
+    """Flask-Babel's format table, read per request: Hong Kong English for en, CLDR for Chinese."""
+
+    def __init__(self, defaults: Mapping) -> None:
+        self.defaults = dict(defaults)
+
+    def __getitem__(self, key: str):
+        if str(get_locale()) == "en" and key in HONG_KONG_ENGLISH:
+            return HONG_KONG_ENGLISH[key]
+        return self.defaults[key]
+
+    def __iter__(self):
+        return iter(self.defaults)
+
+    def __len__(self) -> int:
+        return len(self.defaults)
+
+
 def select_locale() -> str:
     if current_user.is_authenticated and current_user.language in LANGUAGES:
         return current_user.language
@@ -46,6 +90,27 @@ def select_timezone() -> str:
     if current_user.is_authenticated and current_user.organisation.timezone:
         return current_user.organisation.timezone
     return current_app.config["CLINIC_TIMEZONE"]
+
+
+def local_now() -> dt.datetime:
+    """The wall-clock time in the organisation's time zone, naive (as a form gives it)."""
+    return dt.datetime.now(get_timezone()).replace(tzinfo=None)
+
+
+def local_today() -> dt.date:
+    """Today in the organisation's time zone (00:30 in Hong Kong is not yesterday)."""
+    return local_now().date()
+
+
+def date_in(value: dt.date | dt.datetime, locale: str, with_time: bool = False) -> str:
+    """A date (or date and time) in one language, on the organisation's local calendar.
+
+    A datetime is stored in UTC: 23:30 UTC is already the next day in Hong Kong, so it is never
+    cut with .date() before it is moved into the organisation's time zone.
+    """
+    with force_locale(locale):
+        day = format_date(value, "medium")
+        return f"{day} {format_time(value, 'short')}" if with_time else day
 
 
 def html_lang(locale: str) -> str:
@@ -70,11 +135,18 @@ def tolerant(format_function: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
-    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    Babel(
+        app,
+        date_formats=DateFormats(Babel.default_date_formats),
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+    )
     app.jinja_env.filters.update(
         datetimeformat=tolerant(format_datetime),
         dateformat=tolerant(format_date),
         timeformat=tolerant(format_time),
     )
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale)
-    app.jinja_env.filters["html_lang"] = html_lang
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale, local_today=local_today
+    )
+    app.jinja_env.filters.update(html_lang=html_lang, date_in=date_in)

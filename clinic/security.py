@@ -1,13 +1,29 @@
 """Security baseline: CSRF, login limits, compression and the headers every response carries."""
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
 from clinic.auth import throttle
 
+
+class AnyStatusCompress(Compress):
+    """Flask-Compress leaves every non-2xx response alone; a 422 form or a 404 page is
+    as large as a page and crosses the same slow link, so it is compressed too."""
+
+    def after_request(self, response: Response) -> Response:
+        status = response.status_code
+        if status < 400:
+            return super().after_request(response)
+        response.status_code = 200
+        try:
+            return super().after_request(response)
+        finally:
+            response.status_code = status
+
+
 csrf = CSRFProtect()
-compress = Compress()
+compress = AnyStatusCompress()
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (

@@ -82,6 +82,7 @@ class Move:
     done: object
     form: bool = False
     danger: bool = False
+    undo: bool = False  # the move back from another: shown apart, never as the primary button
 
     @property
     def slug(self) -> str:

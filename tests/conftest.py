@@ -22,6 +22,8 @@ from clinic import create_app, demo
 from clinic.db import connect_database, db, init_schema
 from clinic.models import MODELS, User
 
+# Appointments must lie ahead: tests book them on a day that is always still to come.
+APPOINTMENT_YEAR = dt.date.today().year + 1
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 TEST_CONFIG = {
     "TESTING": True,
@@ -78,7 +80,7 @@ def crawl(client, start: str = "/today", limit: int = 150):
         for found in LINK.findall(response.get_data(as_text=True)):
             target = urljoin(url, html.unescape(found))
             parts = urlsplit(target)
-            if parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
+            if parts.scheme or parts.netloc or target in seen or parts.path.startswith(NOT_PAGES):
                 continue
             seen.add(target)
             queue.append(target)
@@ -264,6 +266,7 @@ def live_server(app):
 @pytest.fixture
 def make_patient(app):
     """make_patient(clinic_name=..., documents=[("hkid", "A1234563")], **fields) → Patient."""
+
     from clinic.models import IdentityDocument, Organisation, Patient
 
     def make(clinic_name: str = demo.CLINIC_A, documents=(), **fields):

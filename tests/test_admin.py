@@ -71,3 +71,39 @@ def test_a_hub_admin_governs_the_alliance_and_no_other(app, admin):
     huangge = user("doctor@huangge.demo")
     assert admin.post(f"/admin/users/{huangge.id}/active", data={"active": "0"}).status_code == 303
     assert not User.get_by_id(huangge.id).active
+
+
+def test_the_audit_log_reads_in_chinese_and_filters_by_selects(admin, doctor, nurse):
+    import datetime as dt
+
+    nurse_id = user("nurse@jinzhou.demo").id
+    AuditEvent.create(action="patient_viewed", object_type="patient", object_id="7", user=nurse_id)
+    AuditEvent.create(action="patient_viewed", object_type="patient", object_id="8", user=nurse_id)
+    AuditEvent.create(action="time_probe", at=dt.datetime(2026, 3, 5, 20, 30))  # 6 Mar in HK
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    page = admin.get(f"/admin/audit?user_id={nurse_id}&object_type=patient").get_data(as_text=True)
+    assert '<select id="user_id" name="user_id">' in page and '<select id="object_type"' in page
+    assert "<td>病人 <a" in page  # the record type in the reader's language
+    assert f'title="nurse@jinzhou.demo">{user("nurse@jinzhou.demo").name}</span>' in page
+    assert 'href="/admin/audit?object_type=patient&amp;object_id=7"' in page
+    one = admin.get("/admin/audit?object_type=patient&object_id=7").get_data(as_text=True)
+    assert ">#7</a>" in one and ">#8</a>" not in one
+    day = admin.get("/admin/audit?since=2026-03-06&until=2026-03-06").get_data(as_text=True)
+    row = '<td title="time_probe">'
+    assert row in day
+    assert row not in admin.get("/admin/audit?since=2026-03-07").get_data(as_text=True)
+    assert row not in admin.get("/admin/audit?until=2026-03-05").get_data(as_text=True)
+
+
+def test_the_filtered_audit_rows_download_as_csv(admin, nurse):
+    nurse_id = user("nurse@jinzhou.demo").id
+    AuditEvent.create(action="patient_viewed", object_type="patient", object_id="7", user=nurse_id)
+    admin.post("/language", data={"lang": "zh_Hans_CN"})
+    response = admin.get(f"/admin/audit.csv?user_id={nurse_id}&object_type=patient")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = text.strip().splitlines()
+    assert len(rows) == 2  # the header and the one row the filters leave
+    assert user("nurse@jinzhou.demo").name in rows[1] and "#7" in rows[1]
+    assert AuditEvent.select().where(AuditEvent.action == "export_audit").count() == 1

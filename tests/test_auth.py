@@ -7,7 +7,7 @@ import pytest
 
 from clinic import demo
 from clinic.db import utcnow
-from clinic.models import AuditEvent, Organisation, UserSession
+from clinic.models import AuditEvent, Organisation, Patient, UserSession
 
 from conftest import TEST_CONFIG, Client, log_in, second_step, user
 
@@ -152,3 +152,61 @@ def test_a_new_password_follows_the_one_password_rule(nurse):
     mine = "nurse@jinzhou.demo-2026"
     refused = nurse.post("/password", data=weak | {"new": mine, "confirm": mine})
     assert "Do not use your e-mail address" in refused.get_data(as_text=True)
+
+
+def _time_out(app):
+    idle = app.config["SESSION_IDLE_MINUTES"] + 1
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(minutes=idle)).execute()
+
+
+def test_after_a_timeout_the_form_sent_is_kept_and_comes_back_after_login(app, nurse):
+    from test_patients import FORM
+
+    nurse.get("/patients/new")
+    _time_out(app)
+    refused = nurse.post("/patients/new", data=FORM)
+    assert refused.status_code == 302
+    assert refused.headers["Location"] == "/login?next=/patients/new"
+    login_page = nurse.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "You were logged out after a time without activity." in login_page
+    assert "Please log in to continue." not in login_page
+    # Kept on the server, never in the browser: the signed cookie carries no typed value.
+    cookie = nurse.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert "陳美玲" not in str(app.session_interface.get_signing_serializer(app).loads(cookie))
+    assert not Patient.select().where(Patient.chinese_name == "陳美玲").exists()
+    back = nurse.post(
+        "/login",
+        data={
+            "email": "nurse@jinzhou.demo",
+            "password": demo.DEMO_PASSWORD,
+            "next": "/patients/new",
+        },
+    )
+    assert back.headers["Location"] == "/patients/new"
+    form = nurse.get("/patients/new").get_data(as_text=True)
+    assert "What you had typed is back in the form" in form
+    for typed in ('value="陳美玲"', 'value="E364912(5)"', "Tai Koo Shing"):
+        assert typed in form
+    assert "陳美玲" not in nurse.get("/patients/new").get_data(as_text=True)  # once only
+
+
+def test_a_kept_form_is_given_back_to_the_same_user_only(app, nurse, login):
+    from test_patients import FORM
+
+    _time_out(app)
+    refused = nurse.post("/patients/new", data=FORM, headers={"HX-Request": "true"})
+    assert refused.status_code == 401
+    assert refused.headers["HX-Redirect"] == "/login?next=/patients/new"
+    log_in(nurse, "doctor@jinzhou.demo")  # someone else sits down at the PC
+    assert "陳美玲" not in nurse.get("/patients/new").get_data(as_text=True)
+    other = login("nurse@jinzhou.demo")
+    assert "陳美玲" not in other.get("/patients/new").get_data(as_text=True)  # no restore asked
+
+
+def test_stay_logged_in_is_one_small_request(app, doctor):
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(seconds=30)).execute()
+    response = doctor.post("/keepalive")
+    assert (response.status_code, response.data) == (204, b"")
+    assert UserSession.get().last_seen_at > utcnow() - dt.timedelta(seconds=5)
+    page = doctor.get("/today").get_data(as_text=True)
+    assert 'id="idle-warning"' in page and "Stay logged in" in page

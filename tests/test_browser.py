@@ -1,6 +1,7 @@
 """In a real browser: log in, navigation by role, language switching, logout."""
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -108,3 +109,33 @@ def test_hub_staff_enrol_two_step_sign_in_from_the_qr_page(new_page, runner):
     assert page.locator(".recovery-codes li").count() == 10
     page.get_by_role("link", name="I have kept them: continue").click()
     page.wait_for_url("**/today")
+
+
+def test_the_idle_timeout_is_announced_and_one_click_keeps_the_session(app, new_page, demo_data):
+    import datetime as dt
+
+    from clinic.db import utcnow
+    from clinic.models import UserSession
+
+    app.config["SESSION_IDLE_MINUTES"] = 0.25  # the page counts 12 s and warns for the last 6
+    page = new_page("nurse@jinzhou.demo")
+    warning = page.get_by_role("alert").filter(has_text="logged out in")
+    expect(warning).to_be_hidden()
+    expect(warning).to_contain_text("you will be logged out in 1 min", timeout=10_000)
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(seconds=10)).execute()
+    with page.expect_response("**/keepalive") as kept:
+        warning.get_by_role("button", name="Stay logged in").click()
+    assert kept.value.status == 204
+    expect(warning).to_be_hidden()
+    assert UserSession.get().last_seen_at > utcnow() - dt.timedelta(seconds=3)
+
+
+def test_a_cold_visit_meets_no_missing_file(new_page, demo_data):
+    """No favicon.ico 404 page (3 KB on a slow link) on every first visit."""
+    page = new_page()
+    answers = []
+    page.on("response", lambda response: answers.append((response.url, response.status)))
+    page.goto("/login")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
+    assert answers and not [url for url, status in answers if status >= 400]

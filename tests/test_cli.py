@@ -1,5 +1,8 @@
 """The command line operators rely on: create-org, create-user, demo."""
 
+import subprocess
+from pathlib import Path
+
 from clinic.models import Organisation, User
 
 from conftest import log_in
@@ -95,3 +98,16 @@ def test_organisation_names_show_in_the_readers_script(app, runner, client):
     assert "海港中心醫院" in client.get("/today").get_data(as_text=True)
     client.post("/language", data={"lang": "zh_Hans_CN"})
     assert "海港中心医院" in client.get("/today").get_data(as_text=True)
+
+
+def test_make_run_serves_on_the_port_asked_for():
+    """5000 is taken on some systems (macOS AirPlay): make run PORT=8080."""
+    root = Path(__file__).resolve().parent.parent
+    plan = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert "--port 8123" in plan
+    default = subprocess.run(
+        ["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert "--port 5000" in default

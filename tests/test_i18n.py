@@ -112,7 +112,7 @@ def test_times_are_shown_in_the_organisations_time_zone(app, admin):
     AuditEvent.create(action="time_probe", at=dt.datetime(2026, 3, 5, 20, 30))
     page = admin.get("/admin/audit?action=time_probe").get_data(as_text=True)
     # 20:30 UTC is 04:30 the next morning in Hong Kong.
-    assert "3/6/26, 4:30" in page
+    assert "6 Mar 2026 04:30" in page
 
 
 def test_error_pages_are_translated(client):
@@ -137,3 +137,37 @@ def test_language_picked_on_the_login_page_becomes_the_users_choice(app, client,
     log_in(client, "nurse@jinzhou.demo")
     assert user("nurse@jinzhou.demo").language == "zh_Hans_CN"
     assert "退出登录" in client.get("/today").get_data(as_text=True)
+
+
+def test_simplified_chinese_follows_the_glossary_everywhere(doctor):
+    # Glossary: clinic = 诊室 on the mainland (诊所 is the Hong Kong word).
+    assert not [m.id for m in catalogue("zh_Hans_CN") if m.id and "诊所" in m.string]
+    doctor.post("/language", data={"lang": "zh_Hans_CN"})
+    page = doctor.get("/today").get_data(as_text=True)
+    assert "<span>诊室</span>" in page and "诊所" not in page
+
+
+def test_a_tampered_select_is_answered_in_the_users_language(nurse):
+    from test_patients import FORM
+
+    nurse.post("/language", data={"lang": "zh_Hans_CN"})
+    tampered = FORM | {"documents-0-kind": "forged", "sex": "Q"}
+    response = nurse.post("/patients/new", data=tampered)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert page.count("选项无效。") >= 2
+    assert "Not a valid choice" not in page
+
+
+def test_the_fhir_link_says_what_it_is_in_each_language(doctor, make_patient):
+    from clinic.demo import HUB_NAME
+    from clinic.models import Organisation, Referral
+    from clinic.models.referrals import HubService
+
+    r = Referral.create_draft(
+        user("doctor@jinzhou.demo"), make_patient(), to_org=Organisation.by_name(HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+    )  # fmt: skip
+    assert "Export for hospital systems (FHIR)" in doctor.get(f"/referrals/{r.id}").text
+    doctor.post("/language", data={"lang": "zh_Hans_CN"})
+    assert "导出至医院系统（FHIR）</a>" in doctor.get(f"/referrals/{r.id}").text

@@ -13,6 +13,8 @@ from clinic.patients.identity import (
     parse_document,
 )
 
+MISMATCH = "The check digit does not match the number: read the number on the card again."
+
 
 @pytest.fixture
 def request_context(app):
@@ -47,9 +49,9 @@ def test_hkid_accepts_the_ways_people_type_it_and_stores_it_plain(request_contex
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("A123456(4)", "Check digit should be 3."),
-        ("G123456(0)", "Check digit should be A."),
-        ("AB987654(1)", "Check digit should be 3."),
+        ("A123456(4)", MISMATCH),
+        ("G123456(0)", MISMATCH),
+        ("AB987654(1)", MISMATCH),
         ("A12345(3)", "An HKID number is one or two letters, six digits and a check digit"),
         ("1234567(3)", "An HKID number is one or two letters"),
         ("ABC123456(3)", "An HKID number is one or two letters"),
@@ -59,18 +61,30 @@ def test_hkid_mistakes_say_exactly_what_is_wrong(request_context, typed, message
     assert invalid("hkid", typed).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("kind", "typed", "expected"),
+    [("hkid", "A123456(4)", "3"), ("cn_id", "110105194912310021", "X")],
+)
+def test_check_digit_messages_never_give_the_answer(app, kind, typed, expected):
+    # Copying a suggested digit would let a mistyped digit inside the number pass.
+    for locale in ("en", "zh_Hant_HK", "zh_Hans_CN"):
+        with app.test_request_context(), force_locale(locale):
+            message = invalid(kind, typed)
+        assert expected not in message
+
+
 def test_hkid_message_in_chinese(app):
     with app.test_request_context(), force_locale("zh_Hant_HK"):
-        assert invalid("hkid", "A123456(4)") == "檢查碼應為 3。"
+        assert invalid("hkid", "A123456(4)") == "檢查碼與號碼不符：請再核對證件上的號碼。"
     with app.test_request_context(), force_locale("zh_Hans_CN"):
-        assert invalid("hkid", "A123456(4)") == "校验码应为 3。"
+        assert invalid("hkid", "A123456(4)") == "校验码与号码不符：请重新核对证件上的号码。"
 
 
 def test_mainland_resident_id_checked_with_iso_7064(request_context):
     document = parse_document("cn_id", "11010519491231002x", date_of_birth=dt.date(1949, 12, 31))
     assert document.number == "11010519491231002X"
     assert document.warnings == []
-    assert invalid("cn_id", "110105194912310021") == "Check character should be X."
+    assert invalid("cn_id", "110105194912310021") == MISMATCH
     assert invalid("cn_id", "11010519491231002").startswith("A resident ID or residence permit")
 
 
@@ -89,7 +103,7 @@ def test_resident_id_birth_date_differing_from_date_of_birth_is_a_warning(reques
     document = parse_document("cn_id", "810000196001010015", date_of_birth=dt.date(1960, 1, 2))
     assert document.number == "810000196001010015"
     assert document.warnings == [
-        "The birth date in this number is Jan 1, 1960, not the date of birth entered."
+        "The birth date in this number is 1 Jan 1960, not the date of birth entered."
     ]
 
 

@@ -99,7 +99,9 @@ def test_register_normalises_documents_and_phone_records_consent_and_audits(nurs
 def test_a_wrong_check_digit_comes_back_with_everything_typed(nurse):
     response = nurse.post("/patients/new", data=FORM | {"documents-0-number": "E364912(4)"})
     assert response.status_code == 422
-    assert errors(response) == ["Check digit should be 5."]
+    assert errors(response) == [
+        "The check digit does not match the number: read the number on the card again."
+    ]
     html = response.get_data(as_text=True)
     assert "Please correct the marked fields." in html
     for typed in ("陳美玲", "CHAN, Mei Ling", "1975-03-08", "E364912(4)", "Tai Koo Shing", "AIA"):
@@ -126,7 +128,7 @@ def test_a_field_is_checked_on_blur_and_only_that_field_comes_back(nurse):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<div class="field has-error" id="documents-0-number-field"')
-    assert "Check digit should be 3." in html
+    assert "The check digit does not match the number" in html
     assert 'value="A123456(4)"' in html
     assert "<html" not in html and "chinese_name" not in html
     fixed = nurse.post(
@@ -145,7 +147,7 @@ def test_a_resident_id_with_another_birth_date_is_only_a_warning(nurse):
         "/patients/validate/documents-0-number", data=data, headers={"HX-Request": "true"}
     )
     assert "has-error" not in response.get_data(as_text=True)
-    assert "The birth date in this number is Jan 1, 1960" in response.get_data(as_text=True)
+    assert "The birth date in this number is 1 Jan 1960" in response.get_data(as_text=True)
     assert nurse.post("/patients/new", data=data).status_code == 303
 
 
@@ -436,3 +438,23 @@ def test_choosing_a_patient_for_a_referral_searches_by_post(doctor, registered):
     assert 'method="post"' in chooser
     found = doctor.post("/referrals/new", data={"q": "E364912"}).get_data(as_text=True)
     assert "鍾大衛" in found
+
+
+def test_add_another_document_asks_for_the_documents_alone(nurse):
+    response = nurse.post(
+        "/patients/new", data=FORM | {"add_document": "Add another document"}, headers=HTMX
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<fieldset id="documents">')
+    assert 'name="documents-1-number"' in html and 'value="E364912(5)"' in html
+    assert "chinese_name" not in html and "<html" not in html
+
+
+def test_search_by_the_last_four_digits_of_the_phone(nurse, registered, make_patient):
+    make_patient(chinese_name="王小明", english_name="WONG, Siu Ming", phone="+8613812345678")
+    found = search(nurse, "5678").get_data(as_text=True)
+    assert "王小明" in found and "鍾大衛" not in found
+    both = search(nurse, "4567").get_data(as_text=True)  # 9123 4567 and Macao 6123 4567
+    assert "鍾大衛" in both and "李小龍" in both and "王小明" not in both
+    assert "王小明" in search(nurse, "138 1234").get_data(as_text=True)  # the start still works

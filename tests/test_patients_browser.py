@@ -33,11 +33,11 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     page.get_by_label("電話", exact=True).fill("9876 5432")
     # Leaving the field checks it on the server; only that field comes back.
     page.get_by_label("地址").click()
-    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    assert page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。").is_visible()
     page.get_by_label("地址").fill("香港太古城第三座 12 樓 B 室")
     page.get_by_role("button", name="登記病人").click()
     page.get_by_role("alert").wait_for()  # the form came back (422) with its message
-    assert page.get_by_text("檢查碼應為 A。").is_visible()
+    assert page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。").is_visible()
     assert Patient.select().where(Patient.chinese_name == "鍾大衛").count() == 0
 
     # Only the wrong character is corrected; everything else is still there.
@@ -90,3 +90,23 @@ def test_look_alike_warning_appears_while_typing_and_can_be_overridden(new_page,
     page.get_by_role("button", name="Register patient").click()
     page.get_by_text("Patient registered.").wait_for()
     assert Patient.select().where(Patient.chinese_name == "陈大文").count() == 1
+
+
+def test_withdrawing_a_consent_asks_first(new_page, demo_data, make_patient):
+    from clinic.models import Consent
+
+    from conftest import user
+
+    patient = make_patient()
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("nurse@jinzhou.demo")
+    )
+    page = new_page("nurse@jinzhou.demo")
+    page.goto(f"/patients/{patient.id}")
+    confirm = page.get_by_role("button", name="Withdraw consent")
+    assert not confirm.is_visible()
+    page.get_by_text("Record withdrawal").click()  # opens the confirm step, withdraws nothing
+    assert Consent.get_by_id(consent.id).active
+    confirm.click()
+    page.locator("#consents .pill.danger", has_text="Withdrawn").wait_for()
+    assert not Consent.get_by_id(consent.id).active

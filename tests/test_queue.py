@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from clinic import demo
-from clinic.models import AuditEvent, Visit
+from clinic.models import AuditEvent, Visit, VisitEvent
 
-from conftest import log_in
+from conftest import log_in, user
 
 HTMX = {"HX-Request": "true"}
 POLL = {"HX-Request": "true", "X-Clinic-Poll": "1"}
@@ -74,10 +74,8 @@ def test_waiting_with_doctor_done_with_times(nurse, doctor, patient):
     done = Visit.get_by_id(visit.id)
     assert done.state == "done" and done.finished_at >= done.called_at
     assert done.updated_by.email == "doctor@jinzhou.demo"
-    # A finished visit offers no moves; a new check-in the same day is a new visit.
-    assert f"/patients/visits/{visit.id}/" not in nurse.get("/patients/queue").get_data(
-        as_text=True
-    )
+    # A finished visit offers only the move back; a new check-in the same day is a new visit.
+    assert [m.name for m in done.moves_for(user("doctor@jinzhou.demo"))] == ["undo_finish"]
     nurse.post(f"/patients/{patient.id}/check-in")
     assert Visit.select().where(Visit.patient == patient).count() == 2
 
@@ -164,3 +162,44 @@ def test_the_day_is_the_clinics_day_not_utc(nurse, make_patient):
         days.append(visit.day)
         assert zone in nurse.get("/patients/queue").get_data(as_text=True)
     assert days[0] != days[1]
+
+
+def test_every_queue_move_can_be_undone_and_the_undo_is_recorded(nurse, patient):
+    visit = check_in(nurse, patient)
+    move(nurse, visit, "with_doctor")
+    move(nurse, Visit.get_by_id(visit.id), "back-to-waiting")  # called in by mistake
+    back = Visit.get_by_id(visit.id)
+    assert (back.state, back.called_at) == ("waiting", None)
+    move(nurse, back, "left")  # "Mark as left" beside "Call in": undone, back in the queue
+    assert move(nurse, Visit.get_by_id(visit.id), "back-to-waiting").status_code == 303
+    back = Visit.get_by_id(visit.id)
+    assert (back.state, back.finished_at) == ("waiting", None)
+    move(nurse, back, "with_doctor")
+    for ending in ("done", "referred"):
+        move(nurse, Visit.get_by_id(visit.id), ending)
+        assert move(nurse, Visit.get_by_id(visit.id), "undo-finish").status_code == 303
+        undone = Visit.get_by_id(visit.id)
+        assert (undone.state, undone.finished_at) == ("with_doctor", None)
+        assert undone.called_at is not None
+    undos = [e.to_state for e in VisitEvent.select().where(
+        VisitEvent.visit == visit.id, VisitEvent.action.in_(["back_to_waiting", "undo_finish"])
+    ).order_by(VisitEvent.id)]  # fmt: skip
+    assert undos == ["waiting", "waiting", "with_doctor", "with_doctor"]  # on the timeline
+    audited = AuditEvent.select().where(AuditEvent.action.in_(["back_to_waiting", "undo_finish"]))
+    assert audited.count() == 4
+
+
+def test_an_undo_never_opens_a_second_visit_for_the_patient(nurse, patient):
+    visit = check_in(nurse, patient)
+    move(nurse, visit, "left")
+    check_in(nurse, patient)  # they came back and were checked in again
+    move(nurse, Visit.get_by_id(visit.id), "back-to-waiting")
+    assert Visit.get_by_id(visit.id).state == "left"
+    assert Visit.select().where(Visit.patient == patient, Visit.state == "waiting").count() == 1
+
+
+def test_mark_as_left_stands_apart_from_call_in(nurse, patient):
+    check_in(nurse, patient)
+    page = nurse.get("/patients/queue").get_data(as_text=True)
+    assert '<button class="small primary">Call in</button>' in page
+    assert '<button class="small danger">Mark as left</button>' in page

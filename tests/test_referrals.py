@@ -10,11 +10,12 @@ from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
 from clinic.models.referrals import HubService, Referral, ReferralEvent, Refused
 
-from conftest import past_access_window, user
+from conftest import APPOINTMENT_YEAR, crawl, past_access_window, user
 
 HUB = "Nansha Hub Hospital"
 SOON = dt.date.today() + dt.timedelta(days=30)  # an appointment day a form accepts
 HX = {"HX-Request": "true"}
+LATER = f"{APPOINTMENT_YEAR}-12-01T09:30"
 
 
 def service(code="cardiology"):
@@ -547,3 +548,221 @@ def test_withdrawing_the_consent_naming_a_clinic_ends_its_access(login, speciali
     login("nurse@jinzhou.demo").post(f"/patients/{patient.id}/consents/{down.consent_id}/withdraw")
     assert other_clinic.get(f"/referrals/{down.id}").status_code == 404
     assert login("doctor@jinzhou.demo").get(f"/patients/{patient.id}").status_code == 200
+
+
+def test_an_appointment_in_the_past_is_refused_with_a_message(coordinator, patient):
+    r = submitted(patient)
+    response = coordinator.post(
+        f"/referrals/{r.id}/accept",
+        data={"appointment_at": "2020-01-06T09:30", "appointment_place": "Room 9"},
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "This time has passed: give an appointment still to come." in body
+    assert 'value="2020-01-06T09:30"' in body and 'value="Room 9"' in body
+    assert Referral.get_by_id(r.id).state == "submitted"
+
+
+def test_save_as_draft_works_with_an_unfinished_form(doctor, patient):
+    cross_border = service("crossborder")  # its consent is not needed for a draft
+    response = doctor.post(
+        f"/referrals/new?patient={patient.id}",
+        data={"service": cross_border.id, "priority": "routine", "send": "draft"},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    draft = Referral.get(Referral.patient == patient)
+    assert (draft.state, draft.reason) == ("draft", "")
+    # Submitting it still needs what a referral must say.
+    refused = doctor.post(f"/referrals/{draft.id}/submit", follow_redirects=True)
+    assert "Give the reason for referral." in refused.get_data(as_text=True)
+    assert Referral.get_by_id(draft.id).state == "draft"
+    again = doctor.post(f"/referrals/{draft.id}/edit", data=referral_form(reason=""))
+    assert again.status_code == 422
+    assert "Give the reason for referral." in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("email", ["doctor@jinzhou.demo", "coordinator@hub.demo"])
+def test_every_form_leaves_checking_to_the_server(login, patient, email):
+    """novalidate: no "Please fill out this field." bubbles in the browser's language."""
+    client = login(email)
+    r = submitted(patient)
+    pages = [f"/referrals/{r.id}/accept?view=row", f"/referrals/new?patient={patient.id}"]
+    responses = [response for _url, response in crawl(client, limit=60)]
+    responses += [client.get(url, headers=HX) for url in pages]
+    for response in responses:
+        for form in re.findall(r"<form\b[^>]*>", response.get_data(as_text=True)):
+            assert "novalidate" in form, f"{response.request.path}: {form}"
+
+
+def test_identity_is_formatted_alike_everywhere_and_the_hub_sees_the_patient_panel(
+    coordinator, doctor, make_patient
+):
+    patient = make_patient(
+        documents=[("hkid", "A1234563"), ("mo_id", "12345678")], allergies="Penicillin (rash)"
+    )
+    r = submitted(patient)
+    panel = coordinator.get(f"/referrals/{r.id}").get_data(as_text=True)
+    for shown in (
+        "A123456(3)",
+        "1/234567/8",
+        "+852 9123 4567",
+        "Male",
+        "age ",
+        "繁體中文",
+        "Penicillin (rash)",
+    ):
+        assert shown in panel, shown
+    assert '<span class="pill danger">Allergies</span>' in panel
+    assert "A1234563" not in panel and "+85291234567" not in panel
+    letter = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    assert "A123456(3)" in letter and "1/234567/8" in letter and "+852 9123 4567" in letter
+
+
+def test_letters_are_bilingual_side_by_side_and_the_back_referral_goes_hub_to_clinic(
+    doctor, patient
+):
+    doctor_user = user("doctor@jinzhou.demo")
+    consent = Consent.create(patient=patient, scope="cross_border", recorded_by=doctor_user)
+    r = submitted(patient, consent=consent)
+    consent.withdraw(doctor_user.id)
+    letter = doctor.get(f"/referrals/{r.id}/letter").get_data(as_text=True)
+    pair = '<span class="bi"><span lang="en">{}</span> <span lang="zh-Hant-HK">{}</span></span>'
+    assert pair.format("Priority", "優先次序") in letter
+    assert pair.format("Urgent", "緊急") in letter  # fixed values in both languages too
+    assert pair.format("Withdrawn", "已撤回") in letter  # a withdrawn consent says so
+    assert "data-print" in letter
+    head = letter[letter.index('class="letter-grid"') :]
+    assert head.index("Jinzhou") < head.index("Nansha Hub Hospital")
+    Referral.update(
+        state="completed", br_diagnosis="Stable angina", br_signed_by=user("specialist@hub.demo"),
+        br_signed_at=utcnow(),
+    ).where(Referral.id == r.id).execute()  # fmt: skip
+    back = doctor.get(f"/referrals/{r.id}/back-referral-letter").get_data(as_text=True)
+    grid = back[back.index('class="letter-grid"') :]
+    assert grid.index("Nansha Hub Hospital") < grid.index("Jinzhou"), "From the hub, to the clinic"
+    assert "data-print" in back
+
+
+def test_a_decline_waits_on_the_doctor_until_seen_and_can_be_referred_elsewhere(
+    doctor, coordinator, patient
+):
+    r = submitted(patient, clinical_summary="3 weeks", medications="Amlodipine 5 mg daily")
+    coordinator.post(f"/referrals/{r.id}/decline", data={"reason": "Not our service"})
+    assert f"/referrals/{r.id}" in doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert f"/referrals/{r.id}" in doctor.get("/today").get_data(as_text=True)
+    assert f"/referrals/{r.id}" not in coordinator.get("/referrals/?needs=1").get_data(as_text=True)
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)  # the doctor reads it
+    assert "Not our service" in page and "Refer elsewhere" in page
+    assert f"/referrals/{r.id}" not in doctor.get("/referrals/?needs=1").get_data(as_text=True)
+    assert f"/referrals/{r.id}" not in doctor.get("/today").get_data(as_text=True)
+    assert Referral.get_by_id(r.id).state == "declined"
+    copied = doctor.post(f"/referrals/{r.id}/refer-elsewhere")
+    assert copied.status_code == 303
+    draft = Referral.select().where(Referral.patient == patient, Referral.id != r.id).get()
+    assert copied.headers["Location"] == f"/referrals/{draft.id}/edit"
+    assert (draft.state, draft.reason, draft.clinical_summary, draft.medications) == (
+        "draft", "Chest pain", "3 weeks", "Amlodipine 5 mg daily",
+    )  # fmt: skip
+    assert coordinator.post(f"/referrals/{r.id}/refer-elsewhere").status_code == 403
+
+
+def test_the_forms_that_answer_a_referral_show_what_it_says(
+    doctor, coordinator, specialist, patient
+):
+    r = submitted(patient, clinical_summary="3 weeks, worse on stairs", medications="Amlodipine")
+    for page in (
+        coordinator.get(f"/referrals/{r.id}/accept"),
+        coordinator.get(f"/referrals/{r.id}/accept?view=row", headers=HX),
+    ):
+        html = page.get_data(as_text=True)
+        assert 'name="appointment_at"' in html
+        for said in ("Chest pain", "3 weeks, worse on stairs", "Amlodipine"):
+            assert said in html, said
+    coordinator.post(f"/referrals/{r.id}/request-info", data={"question": "Latest ECG?"})
+    answer = doctor.get(f"/referrals/{r.id}/answer").get_data(as_text=True)
+    assert "Latest ECG?" in answer and 'name="answer"' in answer
+    doctor.post(f"/referrals/{r.id}/answer", data={"answer": "Normal"})
+    coordinator.post(
+        f"/referrals/{r.id}/accept", data={"appointment_at": LATER, "appointment_place": "3/F"}
+    )
+    back = specialist.get(f"/referrals/{r.id}/back-referral").get_data(as_text=True)
+    assert "3 weeks, worse on stairs" in back and "Amlodipine" in back and "br_diagnosis" in back
+
+
+def test_the_back_referral_flows_into_the_record_and_onto_today(doctor, patient):
+    from zoneinfo import ZoneInfo
+
+    r = submitted(patient)
+    today = dt.datetime.now(ZoneInfo("Asia/Hong_Kong")).date()
+    Referral.update(
+        state="completed", owner=r.from_org_id, br_diagnosis="Stable angina",
+        br_medication_changes="Add aspirin 100 mg daily", br_follow_up_plan="Review the ECG",
+        br_follow_up_due=today, br_signed_by=user("specialist@hub.demo"), br_signed_at=utcnow(),
+    ).where(Referral.id == r.id).execute()  # fmt: skip
+    assert "Review the ECG" in doctor.get("/today").get_data(as_text=True)
+    doctor.post(f"/referrals/{r.id}/acknowledge")
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    assert "Add to the patient's medication list" in page
+    assert doctor.post(f"/referrals/{r.id}/apply-medications").status_code == 303
+    doctor.post(f"/referrals/{r.id}/apply-medications")  # a second click adds nothing
+    medications = Patient.get_by_id(patient.id).medications
+    assert medications.startswith("Amlodipine 5 mg daily\nAdd aspirin 100 mg daily (back-referral")
+    assert medications.count("aspirin") == 1
+    assert AuditEvent.select().where(AuditEvent.action == "medications_applied").count() == 1
+    assert "Add to the patient" not in doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    Referral.update(br_follow_up_due=today + dt.timedelta(days=1)).execute()
+    assert "Review the ECG" not in doctor.get("/today").get_data(as_text=True)  # on its day only
+
+
+def test_the_hub_inbox_is_for_triage(coordinator, doctor, patient, make_patient):
+    open_one = submitted(patient)
+    reason = "Exertional chest pain for three weeks, now at rest after meals too"
+    Referral.update(reason=reason).where(Referral.id == open_one.id).execute()
+    declined = submitted(make_patient(chinese_name="李四"))
+    declined.decline(user("coordinator@hub.demo"), "Not our service")
+    inbox = coordinator.get("/referrals/").get_data(as_text=True)
+    assert f'id="referral-{open_one.id}"' in inbox
+    assert f'id="referral-{declined.id}"' not in inbox  # closed and declined: under a filter
+    assert '<option value="open" selected>Open</option>' in inbox
+    assert "Exertional chest pain for three weeks" in inbox  # the start of the reason
+    assert f'id="referral-{declined.id}"' in coordinator.get("/referrals/?state=all").text
+    assert f'id="referral-{declined.id}"' in coordinator.get("/referrals/?state=declined").text
+    assert '<span class="owner">us</span>' in inbox
+    assert '<span class="owner">Nansha Hub Hospital</span>' in doctor.get("/referrals/").text
+    open_one.accept(user("coordinator@hub.demo"), dt.datetime(APPOINTMENT_YEAR, 1, 5), "3/F")
+    named = coordinator.get("/referrals/").get_data(as_text=True)
+    assert f'<span class="owner">us · {user("coordinator@hub.demo").name}</span>' in named
+
+
+def test_a_hub_user_never_meets_a_dead_link_and_reads_the_clinic_by_name(
+    specialist, other_clinic_doctor, make_patient
+):
+    patient = make_patient(documents=[("hkid", "X3546700")])
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow(), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    specialist.post(
+        f"/referrals/{r.id}/down",
+        data={
+            "clinic": huangge.id, "priority": "routine", "reason": "Community follow-up",
+            "consent_given": "y",  # another clinic than the referring one needs the consent
+        },
+    )  # fmt: skip
+    down = Referral.get(Referral.direction == "down", Referral.patient == patient)
+    other_clinic_doctor.post(f"/referrals/{down.id}/accept-down")
+    down = Referral.get_by_id(down.id)
+    for client, expected in (
+        (specialist, patient.id),
+        (other_clinic_doctor, down.clinic_patient_id),
+    ):
+        page = client.get(f"/referrals/{down.id}").get_data(as_text=True)
+        links = set(re.findall(r'href="(/patients/\d+)"', page))
+        assert links == {f"/patients/{expected}"}
+        assert all(client.get(link).status_code == 200 for link in links)
+    hub_page = specialist.get(f"/referrals/{down.id}").get_data(as_text=True)
+    assert "this clinic" not in hub_page
+    assert (
+        f"Registered at Huangge Family-Doctor Clinic as patient #{down.clinic_patient_id}"
+        in hub_page
+    )
+    assert "Registered at this clinic" in other_clinic_doctor.get(f"/referrals/{down.id}").text

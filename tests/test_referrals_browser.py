@@ -10,6 +10,8 @@ from clinic.db import utcnow
 from clinic.models import IdentityDocument, Organisation, Patient, User
 from clinic.models.referrals import Referral
 
+from conftest import APPOINTMENT_YEAR
+
 pytestmark = pytest.mark.browser
 
 DOCTOR, COORDINATOR = "doctor@jinzhou.demo", "coordinator@hub.demo"
@@ -75,7 +77,7 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
     # The hub sees the answer come back, and accepts inline.
     expect(row).to_contain_text("Submitted")
     row.get_by_role("link", name="Accept", exact=True).click()
-    row.get_by_label("Appointment time").fill(f"{dt.date.today() + dt.timedelta(days=30)}T09:30")
+    row.get_by_label("Appointment time").fill(f"{APPOINTMENT_YEAR}-12-01T09:30")
     row.get_by_label("Place").fill("Cardiology clinic, 3/F")
     row.get_by_role("button", name="Accept", exact=True).click()
     expect(row).to_contain_text("Accepted")
@@ -103,8 +105,11 @@ def test_referral_end_to_end_across_two_sessions(new_page, demo_data, make_patie
     detail.get_by_role("button", name="Acknowledge").click()
     expect(doctor.locator("#referral-detail")).to_contain_text("Closed")
 
-    expect(srow).to_contain_text("Closed")
+    # The hub's inbox shows open referrals: a closed one leaves it (it is under "All").
+    expect(srow).to_have_count(0)
     assert not_reloaded(specialist)
+    specialist.goto("/referrals/?state=all")
+    expect(specialist.locator(f"#referral-{referral_id}")).to_contain_text("Closed")
     assert Referral.get_by_id(referral_id).state == "closed"
 
 
@@ -168,8 +173,63 @@ def test_referral_letter_prints_on_one_a4_page(new_page, demo_data, make_patient
     )  # fmt: skip
     referral.submit(_doctor())
     page = new_page(DOCTOR)
-    page.goto(f"/referrals/{referral.id}/letter")
+    page.goto(f"/referrals/{referral.id}")
+    page.get_by_role("link", name="Referral letter").click()  # a boosted navigation
+    page.wait_for_url(f"**/referrals/{referral.id}/letter")
     expect(page.locator(".letter")).to_contain_text("轉介原因")
+    expect(page.get_by_role("button", name="Print")).to_be_visible()
     pdf = page.pdf(format="A4")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
     assert pages == 1, f"the letter prints on {pages} pages"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_referral_detail_and_inbox_filters_fit_a_phone(new_page, demo_data, make_patient):
+    from clinic.models.referrals import HubService
+
+    doctor = _doctor()
+    r = Referral.create_draft(
+        doctor, make_patient(), to_org=Organisation.by_name(demo_data.HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+        clinical_summary="Three weeks of exertional chest pain, worse on stairs and in the cold",
+    )  # fmt: skip
+    r.submit(doctor)
+    hub = new_page(COORDINATOR)
+    hub.set_viewport_size(PHONE)
+    hub.goto(f"/referrals/{r.id}")
+    label = hub.locator(".facts dt", has_text="Clinical summary").first.bounding_box()
+    value = hub.locator(".facts dt", has_text="Clinical summary").first.locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    box = value.bounding_box()
+    assert box["y"] >= label["y"] + label["height"] - 1, "label and value side by side"
+    assert box["width"] > PHONE["width"] * 0.6
+    hub.goto("/referrals/")
+    width = hub.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the inbox scrolls sideways: {width} px"
+
+
+def test_counts_on_one_screen_agree_after_an_inline_move(new_page, demo_data, make_patient):
+    from clinic.models.referrals import HubService
+
+    doctor = _doctor()
+    for name in ("陳一", "陳二"):
+        r = Referral.create_draft(
+            doctor, make_patient(chinese_name=name),
+            to_org=Organisation.by_name(demo_data.HUB_NAME),
+            service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+        )  # fmt: skip
+        r.submit(doctor)
+    hub = new_page(COORDINATOR)
+    hub.goto("/referrals/")
+    badge, pill = hub.locator("#badge-referrals"), hub.locator(".tabs .count-referrals")
+    before = int(badge.inner_text())
+    assert int(pill.inner_text()) == before
+    row = hub.locator(f"#referral-{r.id}")
+    row.get_by_role("link", name="Decline").click()
+    row.get_by_label("Reason for declining").fill("Not our service")
+    row.get_by_role("button", name="Decline").click()
+    expect(badge).to_have_text(str(before - 1))
+    expect(pill).to_have_text(str(before - 1))

@@ -104,7 +104,10 @@ def test_decline_needs_a_reason_and_names_the_clinician(people, referral):
     r.decline(people["coordinator"], "Not a cardiology problem")
     stored = Referral.get_by_id(r.id)
     assert (stored.state, stored.decided_by_id) == ("declined", people["coordinator"].id)
-    assert stored.owner_id is None
+    # Not open, but it waits on the referring clinic until its doctor has read it.
+    assert not stored.is_open and stored.owner_id == stored.from_org_id
+    assert stored.note_decline_seen(people["doctor"])
+    assert Referral.get_by_id(r.id).owner_id is None
 
 
 @pytest.mark.parametrize("start", ["submitted", "info_requested"])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import user
+
 ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -139,3 +141,41 @@ def test_patient_consent_and_referral_forms_are_not_remembered(login, make_patie
     data_forms = [tag for tag in forms if "check-in" not in tag and "withdraw" not in tag]
     data_forms = [tag for tag in data_forms if "logout" not in tag and "language" not in tag]
     assert data_forms and all('autocomplete="off"' in tag for tag in data_forms), data_forms
+
+
+def test_error_pages_and_refused_forms_are_compressed_too(client, nurse):
+    """A 422 form is as large as a page and crosses the same slow link."""
+    missing = client.get("/no-such-page", headers={"Accept-Encoding": "br"})
+    assert (missing.status_code, missing.headers.get("Content-Encoding")) == (404, "br")
+    refused = nurse.post(
+        "/patients/new", data={"english_name": "CHAN"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert (refused.status_code, refused.headers.get("Content-Encoding")) == (422, "gzip")
+
+
+@pytest.mark.parametrize("path", ["/static/js/app.js", "/static/css/app.css"])
+def test_scripts_and_styles_are_compressed(client, path):
+    response = client.get(path, headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == "br"
+
+
+def test_fhir_json_is_compressed(doctor, make_patient):
+    from clinic.demo import HUB_NAME
+    from clinic.models import Organisation, Referral
+    from clinic.models.referrals import HubService
+
+    r = Referral.create_draft(
+        user("doctor@jinzhou.demo"), make_patient(), to_org=Organisation.by_name(HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+    )  # fmt: skip
+    response = doctor.get(f"/referrals/{r.id}/fhir", headers={"Accept-Encoding": "gzip"})
+    assert response.mimetype == "application/fhir+json"
+    assert response.headers.get("Content-Encoding") == "gzip"
+
+
+def test_every_page_carries_its_icon_so_no_visit_asks_for_a_missing_one(client):
+    page = client.get("/login").get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="data:image/svg\+xml,([^"]+)">', page)
+    assert icon, "no <link rel=icon>: browsers ask for /favicon.ico and get a 404 page"
+    assert "%3Csvg" in icon.group(1)

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from clinic.auth.access import audit
 from clinic.auth.forms import CodeForm, LoginForm, PasswordChangeForm
@@ -28,7 +29,7 @@ from clinic.auth.throttle import throttle
 from clinic.db import db
 from clinic.htmx import render
 from clinic.inputs import has_control_characters
-from clinic.models import LANGUAGES, User, UserSession, mfa
+from clinic.models import LANGUAGES, PendingSubmission, User, UserSession, mfa
 from clinic.models.mfa import RecoveryCode, TrustedDevice
 
 bp = Blueprint("auth", __name__)
@@ -66,12 +67,31 @@ def load_user(user_id: str) -> User | None:
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    back = request.full_path.rstrip("?") if _has_page(request.path) else None
+    ended = UserSession.ended(session.pop("sid")) if session.get("sid") else None
+    if ended:
+        flash(_("You were logged out after a time without activity. Log in again to carry on."),
+              "warning")  # fmt: skip
+        if request.method == "POST" and back:
+            # What they were sending is kept on the server, for them alone, until they are back.
+            fields = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
+            PendingSubmission.keep(ended.user_id, request.path, fields)
+    target = url_for("auth.login", next=back)
     if request.headers.get("HX-Request"):
         # A region asked for alone must not show the login page inside itself.
         return "", 401, {"HX-Redirect": target}
-    flash(login_manager.login_message, "info")
+    if not ended:
+        flash(login_manager.login_message, "info")
     return redirect(target)
+
+
+def _has_page(path: str) -> bool:
+    """Whether this URL can be opened (GET), so that logging in can come back to it."""
+    try:
+        current_app.url_map.bind("").match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
 
 
 def safe_next(target: str | None) -> str | None:
@@ -158,6 +178,8 @@ def _complete_login(user: User, next_url: str | None):
     audit("login", "user", user.id)
     if user.must_change_password:
         return redirect(url_for("auth.change_password", next=next_url), code=303)
+    if next_url and PendingSubmission.waiting(user.id, urlsplit(next_url).path):
+        session["restore"] = urlsplit(next_url).path  # a flag only: the data stays on the server
     return redirect(next_url or url_for("today.index"), code=303)
 
 
@@ -294,6 +316,25 @@ def temporary_password_must_change():
     if current_user.is_authenticated and current_user.must_change_password:
         return redirect(url_for("auth.change_password"), code=303)
     return None
+
+
+@bp.route("/keepalive", methods=["POST"])
+@login_required
+def keepalive():
+    """ "Stay logged in": one small request that counts as activity."""
+    g.user_session.touch(now_please=True)
+    return "", 204
+
+
+@bp.app_context_processor
+def idle_warning() -> dict:
+    """When the page warns that the session is about to time out (seconds from page load).
+
+    The server records activity at most once a minute, so the page counts a minute short.
+    """
+    idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    seconds = max(idle - 60, idle * 0.8)
+    return {"idle_seconds": int(seconds), "idle_warn_seconds": int(min(300, seconds / 2))}
 
 
 @bp.route("/logout", methods=["POST"])

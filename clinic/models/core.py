@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import json
 import operator
 import secrets
 from collections.abc import Callable
@@ -301,10 +302,15 @@ class UserSession(BaseModel):
             return None
         return record
 
-    def touch(self) -> None:
-        """Record activity, at most once a minute to spare the database."""
+    @classmethod
+    def ended(cls, token: str) -> "UserSession | None":
+        """The session this token belonged to, if it has ended (timed out, closed by an admin)."""
+        return cls.get_or_none(cls.token_hash == _token_hash(token), cls.ended_at.is_null(False))
+
+    def touch(self, now_please: bool = False) -> None:
+        """Record activity, at most once a minute to spare the database (unless asked now)."""
         now = utcnow()
-        if now - self.last_seen_at > dt.timedelta(minutes=1):
+        if now_please or now - self.last_seen_at > dt.timedelta(minutes=1):
             UserSession.update(last_seen_at=now).where(UserSession.id == self.id).execute()
 
     def end(self) -> None:
@@ -322,6 +328,47 @@ def _as_text(ids):
     if isinstance(ids, list):
         return [str(i) for i in ids]
     return ids.select(ids.selected_columns[0].cast("VARCHAR"))
+
+
+class PendingSubmission(BaseModel):
+    """A form sent just after the session timed out, kept on the server (never in the browser)
+    until the same user logs in again and finds it back in the form."""
+
+    KEPT_FOR = dt.timedelta(hours=12)
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    path = CharField()
+    data = TextField()  # JSON: [[name, value], ...], as the form sent it
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def keep(cls, user_id: int, path: str, fields: list[tuple[str, str]]) -> None:
+        with db.atomic():
+            cls.delete().where(cls.user == user_id, cls.path == path).execute()
+            cls.create(user=user_id, path=path, data=json.dumps(fields, ensure_ascii=False))
+
+    @classmethod
+    def waiting(cls, user_id: int, path: str) -> bool:
+        since = utcnow() - cls.KEPT_FOR
+        return (
+            cls.select()
+            .where(cls.user == user_id, cls.path == path, cls.created_at > since)
+            .exists()
+        )
+
+    @classmethod
+    def take(cls, user_id: int, path: str) -> list[tuple[str, str]] | None:
+        """The kept fields, once: taking them deletes them."""
+        since = utcnow() - cls.KEPT_FOR
+        with db.atomic():
+            kept = (
+                cls.select()
+                .where(cls.user == user_id, cls.path == path, cls.created_at > since)
+                .order_by(cls.id.desc())
+                .first()
+            )
+            cls.delete().where(cls.user == user_id, cls.path == path).execute()
+        return [tuple(pair) for pair in json.loads(kept.data)] if kept else None
 
 
 class AuditEvent(BaseModel):
@@ -379,14 +426,25 @@ class AuditEvent(BaseModel):
         )
 
     @classmethod
-    def search(cls, admin: "User", action: str = "", object_type: str = "", user_email: str = ""):
+    def search(
+        cls, admin: "User", action="", object_type="", object_id="", user_id="", since=None,
+        until=None,
+    ):  # fmt: skip
+        """The events this administrator reads, newest first; `since`/`until` are UTC bounds
+        (until excluded)."""
         query = cls.with_people(cls.visible_to(admin)).order_by(cls.at.desc(), cls.id.desc())
         if action:
             query = query.where(cls.action == action)
         if object_type:
             query = query.where(cls.object_type == object_type)
-        if user_email:
-            query = query.where(User.email == user_email.strip().lower())
+        if object_id:
+            query = query.where(cls.object_id == str(object_id))
+        if str(user_id).isdigit():
+            query = query.where(cls.user == int(user_id))
+        if since:
+            query = query.where(cls.at >= since)
+        if until:
+            query = query.where(cls.at < until)
         return query
 
     @classmethod
@@ -398,6 +456,22 @@ class AuditEvent(BaseModel):
         ] + list(also)
         query = cls.with_people(cls.select()).where(reduce(operator.or_, conditions))
         return query.order_by(cls.at, cls.id)
+
+    @classmethod
+    def people(cls, admin: "User") -> list["User"]:
+        """Everyone who appears in the log this administrator reads, by name (for the filter)."""
+        seen = cls.visible_to(admin).select(cls.user).where(cls.user.is_null(False)).distinct()
+        return list(User.select().where(User.id.in_(seen)).order_by(User.name))
+
+    @classmethod
+    def record_types(cls, admin: "User") -> list[str]:
+        rows = (
+            cls.visible_to(admin)
+            .select(cls.object_type)
+            .where(cls.object_type.is_null(False))
+            .distinct()
+        )
+        return sorted(row.object_type for row in rows)
 
     @classmethod
     def actions(cls, admin: "User") -> list[str]:
@@ -474,4 +548,6 @@ class SubmissionKey(BaseModel):
             return found.result_url
 
 
-CORE_MODELS = [Organisation, ClinicHub, User, UserSession, AuditEvent, SubmissionKey]
+CORE_MODELS = [
+    Organisation, ClinicHub, User, UserSession, PendingSubmission, AuditEvent, SubmissionKey,
+]  # fmt: skip

@@ -34,7 +34,7 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
-from clinic.workflow import Move, Stateful, Workflow
+from clinic.workflow import Move, Refused, Stateful, Workflow
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}
 RESIDENCIES = {
@@ -277,7 +277,7 @@ class Patient(BaseModel):
         for phone in (self.phone,):
             if phone:
                 digits = phone.lstrip("+")
-                keys.add(digits)
+                keys.update((digits, digits[-4:]))  # the last four: what a front desk asks for
                 for code in ("852", "853", "86"):
                     if digits.startswith(code):
                         keys.add(digits[len(code) :])
@@ -540,6 +540,11 @@ VISIT_FLOW = Workflow(
              _l("Mark as referred"), _l("Marked as referred.")),
         Move("leave", (WAITING, WITH_DOCTOR), LEFT, "clinic", CLINIC_STAFF,
              _l("Mark as left"), _l("Marked as left."), danger=True),
+        # Undo: the move back, recorded like any other (a slip of the finger is not final).
+        Move("back_to_waiting", (WITH_DOCTOR, LEFT), WAITING, "clinic", CLINIC_STAFF,
+             _l("Back to waiting"), _l("Back in the waiting queue."), undo=True),
+        Move("undo_finish", (DONE, REFERRED), WITH_DOCTOR, "clinic", CLINIC_STAFF,
+             _l("Undo"), _l("Back with the doctor."), undo=True),
     ),
     owners={},
     open_states=VISIT_OPEN,
@@ -606,6 +611,13 @@ class Visit(Stateful, BaseModel):
             cls.patient == patient, cls.day == day, cls.state.in_(VISIT_FLOW.open_states)
         )
 
+    def reopens_beside_another_visit(self) -> bool:
+        """Undoing a finished visit must not open a second one (they were checked in again)."""
+        if self.is_open:
+            return False
+        other = Visit.open_for(self.patient_id, self.day)
+        return other is not None and other.id != self.id
+
     @classmethod
     def check_in(cls, patient: Patient, user: User, day: dt.date) -> "tuple[Visit, bool]":
         """(visit, created): a patient already waiting or with the doctor is not added twice."""
@@ -625,8 +637,14 @@ class Visit(Stateful, BaseModel):
         """Move `name` from the state and version this user saw (Conflict if they changed)."""
         if seen_version != self.version:
             self._lost_the_race()
-        target = self.check(user, name).target
-        times = {"called_at" if target == WITH_DOCTOR else "finished_at": utcnow()}
+        move = self.check(user, name)
+        if move.undo:
+            if self.reopens_beside_another_visit():
+                raise Refused(_l("This patient is in today's queue again: nothing was undone."))
+            # The times the undone move set are cleared: to waiting, the call-in too.
+            times = {"finished_at": None} | ({"called_at": None} if move.target == WAITING else {})
+        else:
+            times = {"called_at" if move.target == WITH_DOCTOR else "finished_at": utcnow()}
         self.transition(
             user,
             name,

@@ -116,8 +116,16 @@ UP_FLOW = Workflow(
              (DOCTOR, NURSE), _l("Stop: consent withdrawn"),
              _l("Referral stopped: the patient withdrew their consent."), danger=True),
     ),
+    # A decline waits on the referring clinic until its doctor has seen it (it is not open).
     owners={DRAFT: BY_CLINIC, SUBMITTED: BY_HUB, INFO_REQUESTED: BY_CLINIC, ACCEPTED: BY_HUB,
-            COMPLETED: BY_CLINIC},
+            COMPLETED: BY_CLINIC, DECLINED: BY_CLINIC},
+    open_states=(DRAFT, SUBMITTED, INFO_REQUESTED, ACCEPTED, COMPLETED),
+)  # fmt: skip
+# What "refer elsewhere" copies from a declined referral into a new draft.
+COPIED_FIELDS = (
+    "priority", "reason", "clinical_summary", "working_diagnosis", "icd10", "results",
+    "medications", "allergies", "direct_billing", "insurer", "transport_needed", "mobility",
+    "escort", "pickup_notes",
 )  # fmt: skip
 
 # A down-referral: the hub ("from") sends, the clinic ("to") accepts into its register.
@@ -207,6 +215,7 @@ class Referral(Stateful, BaseModel):
     br_follow_up_due = DateField(null=True)
     br_signed_by = ForeignKeyField(User, null=True)
     br_signed_at = DateTimeField(null=True)
+    br_applied_at = DateTimeField(null=True)  # medication changes applied to the record
     # Down-referral: the record in the receiving clinic's register, once accepted
     clinic_patient = ForeignKeyField(Patient, null=True)
     # Workflow
@@ -330,7 +339,9 @@ class Referral(Stateful, BaseModel):
         org: int | None = None, needs=False,
     ):  # fmt: skip
         query = cls.joined(cls.visible_to(user))
-        if state:
+        if state == "open":
+            query = query.where(cls.state.not_in(FINAL_STATES))
+        elif state in STATES:
             query = query.where(cls.state == state)
         if priority:
             query = query.where(cls.priority == priority)
@@ -446,6 +457,8 @@ class Referral(Stateful, BaseModel):
 
     def submit(self, user: User) -> None:
         self.check(user, "submit")
+        if not (self.reason or "").strip():
+            raise Refused(_l("Give the reason for referral."))
         if self.needs_consent and not self.consent_is_valid():
             raise Refused(_l("The patient's cross-border consent is missing or withdrawn."))
         self.transition(user, "submit", submitted_at=utcnow())
@@ -504,6 +517,98 @@ class Referral(Stateful, BaseModel):
         self.transition(
             user, "decline", note=_required(reason, _l("Give the reason for declining.")),
             decline_reason=reason, decided_by=user,
+        )  # fmt: skip
+
+    def _declined_for(self, user: User) -> bool:
+        """A decline this clinic doctor has to know about (their organisation sent it)."""
+        return (
+            self.direction == UP and self.state == DECLINED and user.has_role(DOCTOR)
+            and user.organisation_id == self.from_org_id
+        )  # fmt: skip
+
+    def note_decline_seen(self, user: User) -> bool:
+        """The referring doctor has read the decline: it no longer waits on their clinic."""
+        if not (self._declined_for(user) and self.owner_id == user.organisation_id):
+            return False
+        changed = (
+            Referral.update(owner=None, due_by=None)
+            .where(
+                Referral.id == self.id, Referral.state == DECLINED, Referral.owner.is_null(False)
+            )
+            .execute()
+        )
+        self.owner, self.due_by = None, None
+        return bool(changed)
+
+    def can_refer_elsewhere(self, user: User) -> bool:
+        return self._declined_for(user)
+
+    def refer_elsewhere(self, user: User) -> "Referral":
+        """A new draft copied from this declined referral, for another service or hub."""
+        if not self.can_refer_elsewhere(user):
+            raise Refused(_l("Only the referring doctor can refer a declined referral elsewhere."))
+        fields = {name: getattr(self, name) for name in COPIED_FIELDS}
+        return Referral.create_draft(
+            user, self.patient, direction=UP, to_org=self.to_org_id, service=self.service_id,
+            **fields,
+        )  # fmt: skip
+
+    def patient_record_for(self, user: User) -> Patient | None:
+        """The patient record this reader may open from the referral (never a dead link): the
+        hub sees the patient the referral is about; a clinic sees the record in its register."""
+        if user.organisation.is_hub:
+            return self.patient
+        for record in (self.clinic_patient if self.clinic_patient_id else None, self.patient):
+            if record is not None and record.clinic_id == user.organisation_id:
+                return record
+        return None
+
+    @property
+    def owner_person(self) -> User | None:
+        """Who has it now, once someone does: the referring doctor when it waits on the clinic,
+        the coordinator who accepted it while the hub works on it."""
+        if self.owner_id is None:
+            return None
+        if self.owner_id == self.from_org_id:
+            return self.created_by
+        return self.decided_by if self.state == ACCEPTED and self.decided_by_id else None
+
+    # ---- the back-referral flows into the clinic's record --------------------------------
+    def can_apply_medication_changes(self, user: User) -> bool:
+        return bool(
+            self.direction == UP and self.state in (COMPLETED, CLOSED)
+            and self.br_medication_changes and self.br_applied_at is None
+            and user.has_role(DOCTOR) and user.organisation_id == self.from_org_id
+        )  # fmt: skip
+
+    def apply_medication_changes(self, user: User, source: str) -> bool:
+        """Add the back-referral's medication changes to the patient's medication list, once
+        (compare-and-set on br_applied_at); `source` says where the line came from."""
+        if not self.can_apply_medication_changes(user):
+            return False
+        with write_transaction():
+            applied = (
+                Referral.update(br_applied_at=utcnow())
+                .where(Referral.id == self.id, Referral.br_applied_at.is_null())
+                .execute()
+            )
+            if not applied:
+                return False
+            patient = Patient.get_by_id(self.patient_id)
+            line = f"{self.br_medication_changes.strip()} ({source})"
+            listed = (patient.medications or "").rstrip()
+            Patient.update(
+                medications=f"{listed}\n{line}" if listed else line, updated_at=utcnow()
+            ).where(Patient.id == patient.id).execute()
+        self.br_applied_at = utcnow()
+        return True
+
+    @classmethod
+    def follow_ups_due(cls, user: User, day: dt.date):
+        """Back-referrals whose follow-up falls on this day, at the clinic that referred."""
+        return cls.joined(cls.visible_to(user)).where(
+            cls.from_org == user.organisation_id, cls.direction == UP,
+            cls.br_follow_up_due == day, cls.state.in_([COMPLETED, CLOSED]),
         )  # fmt: skip
 
     def request_info(self, user: User, question: str) -> None:

@@ -18,6 +18,8 @@ AUDIT_LABELS = {
     ("patient", "finish"): _l("Visit finished"),
     ("patient", "refer"): _l("Visit marked as referred"),
     ("patient", "leave"): _l("Visit marked as left"),
+    ("patient", "back_to_waiting"): _l("Visit back to waiting (undo)"),
+    ("patient", "undo_finish"): _l("Visit back with the doctor (undo)"),
 }
 
 

@@ -1,6 +1,5 @@
 """The registration form (also used to edit), its identity documents, consents and search."""
 
-import datetime as dt
 import re
 
 from flask_babel import gettext as _
@@ -15,10 +14,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
-from clinic.forms import Form, OnceForm, at_most, options
+from clinic.forms import Form, OnceForm, SubForm, at_most, options
+from clinic.i18n import local_today
 from clinic.models import (
     CONSENT_SCOPES,
     CROSS_BORDER,
@@ -160,7 +159,7 @@ class PatientForm(OnceForm):
             )
 
     def validate_date_of_birth(self, field) -> None:
-        if field.data and field.data > dt.date.today():
+        if field.data and field.data > local_today():
             raise ValidationError(_("The date of birth cannot be in the future."))
         if field.data and field.data.year < 1890:
             raise ValidationError(_("Check the year of birth."))

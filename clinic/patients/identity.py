@@ -44,6 +44,10 @@ def compact(text: str) -> str:
     return re.sub(r"[\s()/\-.]", "", text or "").upper()
 
 
+CHECK_DIGIT_MISMATCH = _l(
+    "The check digit does not match the number: read the number on the card again."
+)
+
 # HKID -----
 HKID_FORMAT = re.compile(r"^([A-Z]{1,2})(\d{6})([0-9A])$")
 
@@ -69,9 +73,9 @@ def parse_hkid(text: str) -> Document:
             )
         )
     letters, digits, check = found.groups()
-    expected = hkid_check_digit(letters, digits)
-    if check != expected:
-        raise InvalidDocument(_("Check digit should be %(digit)s.", digit=expected))
+    if check != hkid_check_digit(letters, digits):
+        # Never the expected digit: copying it would let a mistyped digit inside pass.
+        raise InvalidDocument(str(CHECK_DIGIT_MISMATCH))
     return Document(HKID, number, number)
 
 
@@ -93,9 +97,8 @@ def parse_cn_id(text: str, date_of_birth: dt.date | None = None) -> Document:
             )
         )
     # Not ric.validate(): it rejects real 810000/820000 permits and older Nansha numbers.
-    expected = mod_11_2.calc_check_digit(number[:-1])
     if not mod_11_2.is_valid(number):
-        raise InvalidDocument(_("Check character should be %(digit)s.", digit=expected))
+        raise InvalidDocument(str(CHECK_DIGIT_MISMATCH))
     try:
         born = ric.get_birth_date(number)
     except StdnumError:

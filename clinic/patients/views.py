@@ -1,9 +1,6 @@
 """Registration, search, the patient page, consents and the same-day check-in queue."""
 
-import datetime as dt
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
@@ -14,6 +11,7 @@ from clinic.db import write_transaction
 from clinic.domains import consent_withdrawn, patient_sections
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
+from clinic.i18n import local_today as clinic_today
 from clinic.inputs import arg_id
 from clinic.models import (
     ADMIN,
@@ -35,11 +33,6 @@ from clinic.workflow import TransitionError
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.add_app_template_filter(format_phone, "phone")
 CLINIC_STAFF = (DOCTOR, NURSE)
-
-
-def clinic_today() -> dt.date:
-    """Today in the clinic's time zone (a visit at 00:30 Hong Kong time is not yesterday)."""
-    return dt.datetime.now(get_timezone()).date()
 
 
 def _clinic_id() -> int:
@@ -75,7 +68,7 @@ def register():
         return redirect(earlier, code=303)
     if request.method == "POST" and form.add_document.data:
         form.grow()
-        return render("patients/register.html", form=form)
+        return render("patients/register.html", "patients/_documents.html", form=form)
     if not form.validate_on_submit() or not form.check_duplicates():
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
@@ -208,7 +201,7 @@ def edit(patient_id: int):
     form = PatientForm(clinic_id=_clinic_id(), patient=patient, data=data)
     if request.method == "POST" and form.add_document.data:
         form.grow()
-        return render("patients/edit.html", form=form, patient=patient)
+        return render("patients/edit.html", "patients/_documents.html", form=form, patient=patient)
     if not form.validate_on_submit() or not form.check_duplicates():
         status = 422 if request.method == "POST" else 200
         return render("patients/edit.html", form=form, patient=patient, status=status)

@@ -18,6 +18,7 @@ AUDIT_LABELS = {
     ("referral", "acknowledge"): _l("Back-referral acknowledged"),
     ("referral", "stop_for_consent"): _l("Referral stopped: consent withdrawn"),
     ("patient", "register_from_down_referral"): _l("Registered from a down-referral"),
+    ("patient", "medications_applied"): _l("Medication changes from a back-referral applied"),
 }
 
 

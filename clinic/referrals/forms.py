@@ -20,6 +20,7 @@ from wtforms.validators import (
 )
 
 from clinic.forms import Form, OnceForm, at_most, options, upcoming
+from clinic.i18n import local_now
 from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
@@ -76,15 +77,24 @@ class ReferralForm(ClinicalFields):
     consent_given = BooleanField(
         _l("The patient consents to cross-border sharing of records for this referral")
     )
+    send = StringField()  # the button pressed: "submit" or "draft"
 
     def __init__(self, *args, hubs=(), consent=None, **kwargs):  # hubs: a query or a list
         super().__init__(*args, **kwargs)
         self.consent = consent
+        if self.drafting:
+            # A draft may be unfinished: only the service (it names the hub) is needed now;
+            # the rest is checked when it is submitted.
+            self.reason.validators = [Optional(), at_most(4000)]
         self.services = {s.id: s for s in HubService.for_hubs(hubs)}
         self.service.choices = options(
             (s.id, f"{s.hub.label()} · {s.label()}" + (" *" if s.cross_border else ""))
             for s in self.services.values()
         )
+
+    @property
+    def drafting(self) -> bool:
+        return self.send.data == "draft"
 
     @property
     def chosen_service(self) -> HubService | None:
@@ -96,7 +106,9 @@ class ReferralForm(ClinicalFields):
 
     def validate_consent_given(self, field):
         service = self.chosen_service
-        if service and service.cross_border and not self.consent and not field.data:
+        if self.drafting or not (service and service.cross_border):
+            return
+        if not self.consent and not field.data:
             raise ValidationError(
                 _l("This service is across the border: the patient's consent is required.")
             )
@@ -117,6 +129,10 @@ class AcceptForm(Form):
     )
     appointment_instructions = text(_l("Instructions for the patient"), max_length=2000, rows=2)
     transport_arranged = BooleanField(_l("Transport arranged"))
+
+    def validate_appointment_at(self, field):
+        if field.data and field.data < local_now():
+            raise ValidationError(_l("This time has passed: give an appointment still to come."))
 
     def move_data(self) -> dict:
         """The appointment typed in the organisation's time zone, stored in UTC."""

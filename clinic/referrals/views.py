@@ -1,7 +1,7 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,6 +11,7 @@ from clinic.db import write_transaction
 from clinic.domains import nav_counts
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
+from clinic.i18n import local_today
 from clinic.inputs import arg_id, arg_page
 from clinic.models import (
     COORDINATOR,
@@ -77,7 +78,10 @@ def today_section(user) -> dict:
     if not user.has_role(*REFERRAL_ROLES):
         return {}
     waiting = list(Referral.listing(user, needs=True).limit(10))
-    return {"waiting_referrals": waiting} if waiting else {}
+    follow_ups = list(Referral.follow_ups_due(user, local_today())) if user.has_role(DOCTOR) else []
+    if not (waiting or follow_ups):
+        return {}
+    return {"waiting_referrals": waiting, "follow_ups": follow_ups}
 
 
 def _load(referral_id) -> Referral:
@@ -88,10 +92,18 @@ def _load(referral_id) -> Referral:
     )
 
 
+VIEWS = ("open", "all")
+
+
+def _default_view() -> str:
+    return "open" if current_user.organisation.is_hub else "all"
+
+
 def _filters() -> dict:
     args = request.args
     return {
-        "state": args.get("state", "") if args.get("state") in STATES else "",
+        # The hub triages: its inbox opens on the open referrals (closed, declined: a filter).
+        "state": args["state"] if args.get("state") in (*STATES, *VIEWS) else _default_view(),
         "priority": args.get("priority", "") if args.get("priority") in PRIORITIES else "",
         "service": arg_id("service"),
         "org": arg_id("org"),
@@ -192,7 +204,7 @@ def _save(form, patient: Patient, consent, referral: Referral | None = None):
             "referrals/new.html", "referrals/_form.html", status=422,
             form=form, patient=patient, consent=consent, referral=referral,
         )  # fmt: skip
-    sent = request.form.get("send") == "submit"
+    sent = not form.drafting
     flash(_("Referral submitted.") if sent else _("Referral saved as a draft."), "success")
     trigger("counts-changed")
     return redirect(url, code=303)
@@ -207,6 +219,7 @@ def _store(form, patient: Patient, consent, referral: Referral | None) -> str:
             "medications", "allergies", "mobility", "pickup_notes",
         )
     }  # fmt: skip
+    fields["reason"] = fields["reason"] or ""  # a draft may not have one yet
     user = current_user._get_current_object()
     with write_transaction():
         if form.consent_given.data and not consent:
@@ -234,7 +247,7 @@ def _store(form, patient: Patient, consent, referral: Referral | None) -> str:
         else:
             referral.update_draft(user, **fields)
             audit("edit", "referral", referral.id)
-        if request.form.get("send") == "submit":
+        if not form.drafting:
             referral.submit(user)
     return url_for("referrals.show", referral_id=referral.id)
 
@@ -278,6 +291,9 @@ def _detail(referral: Referral) -> dict:
     return {
         "referral": referral,
         "moves": referral.moves_for(current_user),
+        "refer_elsewhere": referral.can_refer_elsewhere(current_user),
+        "patient_record": referral.patient_record_for(current_user),
+        "apply_medications": referral.can_apply_medication_changes(current_user),
         "events": list(referral.timeline()),
         "documents": list(referral.patient.documents),
         "version": _version(referral),
@@ -292,7 +308,39 @@ def show(referral_id: int):
     if response := not_modified(lambda: _version(referral)):
         return response
     audit("view", "referral", referral.id)
+    if referral.note_decline_seen(current_user._get_current_object()):
+        trigger("counts-changed")  # the decline no longer waits on this clinic
     return render("referrals/show.html", "referrals/_detail.html", **_detail(referral))
+
+
+@bp.route("/<int:referral_id>/apply-medications", methods=["POST"])
+@roles_required(DOCTOR)
+def apply_medications(referral_id: int):
+    """One click: the back-referral's medication changes go into the patient's record."""
+    referral = _load(referral_id)
+    source = _("back-referral #%(id)s, %(date)s", id=referral.id,
+               date=format_date(referral.br_signed_at))  # fmt: skip
+    if referral.apply_medication_changes(current_user._get_current_object(), source):
+        audit("medications_applied", "patient", referral.patient_id, f"referral {referral.id}")
+        flash(_("The medication changes are in the patient's medication list."), "success")
+    else:
+        flash(_("Nothing to apply: the changes are already in the record."), "info")
+    return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+
+
+@bp.route("/<int:referral_id>/refer-elsewhere", methods=["POST"])
+@roles_required(DOCTOR)
+def refer_elsewhere(referral_id: int):
+    """A declined referral, copied into a new draft to send to another service."""
+    referral = _load(referral_id)
+    try:
+        draft = referral.refer_elsewhere(current_user._get_current_object())
+    except TransitionError as error:
+        flash(error.message, "error")
+        return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    audit("create", "referral", draft.id, f"copied from declined referral {referral.id}")
+    flash(_("A new draft copied from the declined referral: choose where to send it."), "success")
+    return redirect(url_for("referrals.edit", referral_id=draft.id), code=303)
 
 
 @bp.route("/<int:referral_id>/row")
@@ -445,6 +493,7 @@ LETTER_LABELS = {
     "signed_by": _l("Signed by"),
     "yes": _l("Yes"),
     "no": _l("No"),
+    "withdrawn": _l("Withdrawn"),
 }
 
 

@@ -49,3 +49,39 @@ document.addEventListener("htmx:confirm", function (event) {
     event.preventDefault();
   }
 });
+
+// Idle timeout: warn before the server logs us out; "Stay logged in" is one small request.
+(function () {
+  var box = document.getElementById("idle-warning");
+  if (!box) return;
+  var idle = Number(box.dataset.idleSeconds) * 1000, warn = Number(box.dataset.warnSeconds) * 1000;
+  var text = box.querySelector("p"), button = box.querySelector("button"), deadline;
+  function restart() { deadline = Date.now() + idle; box.hidden = true; }
+  function tick() {
+    var left = deadline - Date.now();
+    if (left > warn) return;
+    text.textContent = left > 0
+      ? box.dataset.message.replace("{minutes}", String(Math.ceil(left / 60000)))
+      : box.dataset.expired;
+    button.hidden = left <= 0;
+    box.hidden = false;
+  }
+  // Any request but a poll counts as activity on the server too.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var headers = (event.detail.requestConfig && event.detail.requestConfig.headers) || {};
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (!headers["X-Clinic-Poll"] && status && status !== 401) restart();
+  });
+  restart();
+  setInterval(tick, 1000);
+})();
+
+// Letters: a Print button (shown only where it works, i.e. with JavaScript).
+function enablePrint(root) {
+  root.querySelectorAll("[data-print][hidden]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+}
+enablePrint(document);
+document.addEventListener("htmx:load", function (event) { enablePrint(event.detail.elt); });
