@@ -209,6 +209,15 @@ class Referral(Stateful, BaseModel):
     submitted_at = DateTimeField(null=True)
     updated_at = DateTimeField(default=utcnow)
 
+    class Meta:
+        # The worklists: a hub's inbox and a clinic's outbox by state (their fingerprint reads
+        # updated_at from the index), and what waits on an owner (the badge, "needs our action").
+        indexes = (
+            (("to_org", "state", "updated_at"), False),
+            (("from_org", "state", "updated_at"), False),
+            (("owner", "state", "due_by"), False),
+        )
+
     audit_type = "referral"
 
     @property
