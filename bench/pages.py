@@ -31,9 +31,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(app: str, port: int, env: dict) -> subprocess.Popen:
+SETTINGS = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
+
+
+def serve(app: str, port: int, env: dict, settings: str = SETTINGS) -> subprocess.Popen:
     # Settings given here in full (not gunicorn.conf.py), identical for both servers; no access log.
-    settings = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
     command = [str(BIN / "gunicorn"), "--config", "/dev/null", *settings.split()]
     command += ["--bind", f"127.0.0.1:{port}", app]
     server = subprocess.Popen(command, cwd=ROOT, env=env)

@@ -138,7 +138,7 @@ def load(clinics: list[int], rng: random.Random) -> tuple[list[tuple], float]:
     if not is_sqlite():  # patients were given their ids: the next one must come after them
         db.execute_sql(
             "SELECT setval(pg_get_serial_sequence('patient', 'id'), MAX(id)) FROM patient"
-        )  # noqa: E501
+        )
     # The steady state autovacuum / the planner would reach: statistics, visibility map.
     db.execute_sql("ANALYZE" if is_sqlite() else "VACUUM ANALYZE")
     return samples, time.perf_counter() - started
