@@ -250,21 +250,27 @@ class Referral(Stateful, BaseModel):
         )
 
     @classmethod
+    def for_rows(cls, query):
+        """The query with what a row of a list shows (patient, service, both organisations), in
+        one statement: a list does not fetch the six other records a referral's page shows."""
+        sender, receiver = Organisation.alias(), Organisation.alias()
+        return (
+            query.select_extend(Patient, HubService, sender, receiver)
+            .join(Patient, on=cls.patient).switch(cls)
+            .join(HubService, JOIN.LEFT_OUTER, on=cls.service).switch(cls)
+            .join(sender, on=cls.from_org).switch(cls)
+            .join(receiver, on=cls.to_org).switch(cls)
+        )  # fmt: skip
+
+    @classmethod
     def joined(cls, query):
         """The query with everything a referral's row and page show, in one statement."""
-        sender, receiver = Organisation.alias(), Organisation.alias()
         author, decider, signer = User.alias(), User.alias(), User.alias()
         clinic_record = Patient.alias()
         outer = JOIN.LEFT_OUTER
         return (
-            query.select_extend(
-                Patient, HubService, sender, receiver, author, decider, signer, Consent,
-                clinic_record,
-            )
-            .join(Patient, on=cls.patient).switch(cls)
-            .join(HubService, outer, on=cls.service).switch(cls)
-            .join(sender, on=cls.from_org).switch(cls)
-            .join(receiver, on=cls.to_org).switch(cls)
+            cls.for_rows(query)
+            .select_extend(author, decider, signer, Consent, clinic_record)
             .join(author, on=cls.created_by).switch(cls)
             .join(decider, outer, on=cls.decided_by).switch(cls)
             .join(signer, outer, on=cls.br_signed_by).switch(cls)
@@ -282,7 +288,7 @@ class Referral(Stateful, BaseModel):
 
     @classmethod
     def listing(cls, user: User, state="", priority="", service="", org="", needs=False):
-        query = cls.joined(cls.visible_to(user))
+        query = cls.for_rows(cls.visible_to(user))
         if state:
             query = query.where(cls.state == state)
         if priority:
