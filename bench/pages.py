@@ -188,7 +188,7 @@ def main() -> None:
 
 
 def report(baseline: float, hello_median: float, results: list, load_average: float) -> str:
-    before = BEFORE and f"`{BEFORE}` (before issue 8)"
+    before = BEFORE and f"`{BEFORE}`, before issue 8"
     header = "| Page | URL | Requests/s | vs hello-world | In-process CPU ms (wall ms) | Bytes |"
     rule = "|---|---|---:|---:|---:|---:|"
     if before:
@@ -217,8 +217,9 @@ keep-alive HTTP clients on the same machine for {SECONDS:g} s per URL, hello-wor
 each page {"on the code before (" + before + ") and after, one after the other" if before else ""}.
 Hello-world: {baseline:,.0f} requests/s; in-process median CPU time {hello_median:.2f} ms.
 In-process: median of {REQUESTS} requests through Flask's test client (after 20 warm-ups),
-gzip asked; the CPU time of the process per request (what the page costs, not inflated by
-the other work on the machine), wall-clock time in brackets.
+gzip asked; the CPU time of the process per request (what the page costs; far less inflated
+than wall-clock time by the other work on the machine, but not immune to it: the two trees
+are measured one after the other), wall-clock time in brackets.
 
 {header}
 {rule}

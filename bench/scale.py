@@ -218,7 +218,8 @@ def report(runs: list[dict], load_average: float, seconds: float) -> str:
         f"BENCH_REFERRALS={REFERRALS}). Machine: {machine()}.",
         f"Data: the demo data plus {PATIENTS:,} synthetic patients in clinics of "
         f"{min(PATIENTS, 100_000):,} (loaded by `bench/search.py`'s loader) and {REFERRALS:,}",
-        "referrals from those clinics to the demo hub over five years (86% closed, ~4% open).",
+        "referrals from those clinics to the demo hub over five years (86% closed, 8% declined or",
+        "cancelled, 6% open: submitted, information requested, accepted, back-referral written).",
         f"Each page requested {REPEATS} times (or for {SECONDS_PER_PAGE:g} s, at least 10 times)",
         "in-process (Flask test client, logged in), after 5 warm-ups.",
         "SQLite: file in a temp directory, WAL. PostgreSQL 15 on 127.0.0.1, database "
@@ -226,7 +227,7 @@ def report(runs: list[dict], load_average: float, seconds: float) -> str:
         f"Whole run: {seconds:.0f} s; 1-minute load average when it started: {load_average:.1f} "
         f"(now: {os.getloadavg()[0]:.1f}; other engineers' test suites share the 2 cores).",
         "",
-        "| Engine | Page | URL | p50 (ms) | p95 (ms) | Statements | Full scan in plan |",
+        "| Engine | Page | URL | p50 (ms) | p95 (ms) | SELECTs | Full scan in plan |",
         "|---|---|---|---:|---:|---:|---|",
     ]
     for r in runs:
