@@ -220,7 +220,8 @@ def report(results: list[dict]) -> str:
         "client and server on the same 2 cores; demo data plus 2,000 submitted referrals. Mix per",
         "round: reception (6 users) types a name (4 search fragments), opens a patient, checks",
         "them in, polls queue and badge; doctors (5) Today, outbox, patient page, badge poll;",
-        "coordinators (5) inbox, a referral's page, accept, badge poll.",
+        "coordinators (5) inbox, a referral's page, accept, badge poll. PostgreSQL: REDIS_URL set",
+        "(login limits shared by the workers).",
         "",
         "| Engine | gunicorn | Load avg (1 min) before / after | Requests/s | Requests | "
         "p50 (ms) | p95 (ms) | p99 (ms) | Errors |",
@@ -231,10 +232,12 @@ def report(results: list[dict]) -> str:
             f"| {r['engine']} | {r['settings']} | {r['load']:.1f} / {r['load_after']:.1f} | "
             f"{len(r['samples']) / r['seconds']:.0f} | {figures(r['samples'])} |"
         )
-    lines += ["", "By kind of request (requests | p50 | p95 | p99 | errors):", ""]
+    lines += ["", "By kind of request (times in ms):", ""]
     kinds = sorted({k for r in results for k, _t, _ok in r["samples"]})
-    lines.append("| Request | " + " | ".join(r["engine"] for r in results) + " |")
-    lines.append("|---|" + "---|" * len(results))
+    columns = ("requests", "p50", "p95", "p99", "errors")
+    lines.append("| Request | " + " | ".join(f"{r['engine']} {c}" if c == "requests" else c
+                                           for r in results for c in columns) + " |")  # fmt: skip
+    lines.append("|---|" + "---:|" * len(columns) * len(results))
     for kind in kinds:
         cells = [figures([s for s in r["samples"] if s[0] == kind]) for r in results]
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
