@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app clinic
 LOCALES := en zh_Hant_HK zh_Hans_CN
 PORT ?= 5000
 
-.PHONY: run test lint bench translations compile-translations install clean
+.PHONY: run test lint bench bench-scale bench-load profile translations compile-translations install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ test: lint compile-translations
 bench: compile-translations
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/search.py
+
+# Long runs (minutes; millions of rows, or 16 users for 60 s per engine): run them on purpose.
+bench-scale: compile-translations
+	$(BIN)/python bench/scale.py
+
+bench-load: compile-translations
+	$(BIN)/python bench/load.py
+
+# Where a page's server time goes: `make profile PAGE=today` prints pyinstrument's call tree.
+profile: compile-translations
+	$(BIN)/python bench/profile.py $(PAGE)
 
 # Extract every marked string and merge it into the three catalogues; translate, then commit the .po files.
 translations: install

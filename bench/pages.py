@@ -1,11 +1,14 @@
-"""Requests per second of key pages against a bare Flask hello-world, both under gunicorn.
+"""Requests per second of key pages against a bare Flask hello-world, all under gunicorn, and
+each page's in-process median server time; the code before issue 8 measured beside this one.
 
-Run by `make bench`. Starts two gunicorn servers on local ports (one worker, 8 threads: the
-SQLite deployment), loads the app with the demo data in a throw-away SQLite database, drives
-each URL with keep-alive HTTP clients for a fixed time, and writes docs/benchmarks.md.
+Run by `make bench`. Starts gunicorn servers on local ports (one worker, 8 threads: the SQLite
+deployment) for hello-world, this tree's app and the app at BENCH_BEFORE (extracted with git
+archive into a temp directory), each with the demo data in a throw-away SQLite database;
+drives each URL with keep-alive HTTP clients for a fixed time, and writes docs/benchmarks.md.
 """
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -17,12 +20,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from inprocess import REQUESTS
 from report import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 CLIENTS = 4
+# The code measured beside this tree's: the commit before issue 8's work (BENCH_BEFORE= skips).
+BEFORE = os.environ.get("BENCH_BEFORE", "bbc1224")
 
 
 def free_port() -> int:
@@ -31,12 +37,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(app: str, port: int, env: dict) -> subprocess.Popen:
+SETTINGS = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
+
+
+def serve(
+    app: str, port: int, env: dict, settings: str = SETTINGS, cwd: Path = ROOT
+) -> subprocess.Popen:
     # Settings given here in full (not gunicorn.conf.py), identical for both servers; no access log.
-    settings = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
     command = [str(BIN / "gunicorn"), "--config", "/dev/null", *settings.split()]
     command += ["--bind", f"127.0.0.1:{port}", app]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    server = subprocess.Popen(command, cwd=cwd, env=env)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -67,7 +77,7 @@ def log_in(port: int, email: str) -> str:
     return response.getheader("Set-Cookie").split(";")[0]
 
 
-def requests_per_second(port: int, path: str, headers: dict) -> tuple[float, int]:
+def requests_per_second(port: int, path: str, headers: dict, status: int) -> tuple[float, int]:
     counts, stop = [0] * CLIENTS, time.monotonic() + SECONDS
     sizes = []
 
@@ -77,7 +87,7 @@ def requests_per_second(port: int, path: str, headers: dict) -> tuple[float, int
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             body = response.read()
-            assert response.status == 200, (path, response.status)
+            assert response.status == status, (path, response.status)
             counts[index] += 1
             if not sizes:
                 sizes.append(len(body))
@@ -90,61 +100,130 @@ def requests_per_second(port: int, path: str, headers: dict) -> tuple[float, int
     return sum(counts) / SECONDS, sizes[0]
 
 
+def source_tree(revision: str, workdir: Path) -> Path:
+    """The app as it was at `revision` (git archive), with its catalogues compiled."""
+    tree = workdir / "before"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", revision], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (tree / "bench" / "inprocess.py").write_text((ROOT / "bench" / "inprocess.py").read_text())
+    subprocess.run([str(BIN / "pybabel"), "compile", "-d", "translations", "-D", "messages"],
+                   cwd=tree, check=True, capture_output=True)  # fmt: skip
+    return tree
+
+
+def start(tree: Path, workdir: Path, name: str) -> tuple[subprocess.Popen, int, dict]:
+    """A demo database and a gunicorn server running `tree`'s code; its in-process medians."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / name}.db", "SECRET_KEY": "bench",
+           "PYTHONPATH": f"{tree}:{ROOT / 'bench'}"}  # fmt: skip
+    flask = [str(BIN / "flask"), "--app", "clinic"]
+    subprocess.run([*flask, "init-db"], cwd=tree, env=env, check=True, capture_output=True)
+    subprocess.run([*flask, "demo"], cwd=tree, env=env, check=True, capture_output=True)
+    medians = subprocess.run([str(BIN / "python"), "bench/inprocess.py"], cwd=tree, env=env,
+                             check=True, capture_output=True, text=True).stdout  # fmt: skip
+    port = free_port()
+    return (
+        serve("wsgi:app", port, {**env, "PYTHONPATH": str(tree)}, cwd=tree),
+        port,
+        json.loads(medians.splitlines()[-1]),
+    )
+
+
+def headers_for(port: int) -> dict:
+    gzip = {"Accept-Encoding": "gzip"}
+    nurse = {"Cookie": log_in(port, "nurse@jinzhou.demo"), **gzip}
+    doctor = {"Cookie": log_in(port, "doctor@jinzhou.demo"), **gzip}
+    hub = {"Cookie": log_in(port, "coordinator@hub.demo"), **gzip}
+    hx, poll = {"HX-Request": "true"}, {"HX-Request": "true", "X-Clinic-Poll": "1"}
+    return {
+        "Login page": (gzip, 200),
+        "Today, logged in as a clinic nurse": (nurse, 200),
+        "Patient search as you type (fragment)": ({**nurse, **hx}, 200),
+        "Referral inbox of the hub coordinator": (hub, 200),
+        "Patient page (clinic nurse)": (nurse, 200),
+        "Badge poll, nothing changed (204)": ({**doctor, **poll}, 204),
+    }
+
+
+def in_process_hello() -> float:
+    from hello import app
+    from inprocess import median_ms
+
+    return median_ms(app.test_client(), "/", {}, 200)[1]
+
+
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="clinic-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "SECRET_KEY": "bench",
-        "PYTHONPATH": str(ROOT / "bench"),
-    }
-    flask = [str(BIN / "flask"), "--app", "clinic"]
-    subprocess.run([*flask, "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*flask, "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
-    hello_port, app_port = free_port(), free_port()
-    servers = [serve("hello:app", hello_port, env), serve("wsgi:app", app_port, env)]
+    load_average = os.getloadavg()[0]
+    trees = [("after", ROOT)]
+    if BEFORE:
+        trees.insert(0, ("before", source_tree(BEFORE, workdir)))
+    hello_port = free_port()
+    servers = [serve("hello:app", hello_port, {**os.environ, "PYTHONPATH": str(ROOT / "bench")})]
+    apps = {}
     try:
-        nurse = {"Cookie": log_in(app_port, "nurse@jinzhou.demo"), "Accept-Encoding": "gzip"}
-        hub = {"Cookie": log_in(app_port, "coordinator@hub.demo"), "Accept-Encoding": "gzip"}
-        rows = [("Flask hello-world (baseline)", hello_port, "/", {})]
-        rows += [
-            ("Login page", app_port, "/login", {"Accept-Encoding": "gzip"}),
-            ("Today, logged in as a clinic nurse", app_port, "/today", nurse),
-            (
-                "Patient search as you type (fragment)",
-                app_port,
-                "/patients/?q=chan",
-                {**nurse, "HX-Request": "true"},
-            ),
-            ("Referral inbox of the hub coordinator", app_port, "/referrals/", hub),
-        ]
+        for name, tree in trees:
+            server, port, medians = start(tree, workdir, name)
+            servers.append(server)
+            apps[name] = (port, medians, headers_for(port))
+        baseline, _ = requests_per_second(hello_port, "/", {}, 200)
+        print(f"{'Flask hello-world (baseline)':45} {baseline:8.0f} req/s")
         results = []
-        for label, port, path, headers in rows:
-            rate, size = requests_per_second(port, path, headers)
-            results.append((label, path, rate, size))
-            print(f"{label:45} {rate:8.0f} req/s  ({size} bytes on the wire)")
+        for label in apps["after"][1]:
+            row = {}
+            for name, (port, medians, headers) in apps.items():
+                path, wall, cpu = medians[label]
+                rate, size = requests_per_second(port, path, *headers[label])
+                row[name] = (path, rate, size, wall, cpu)
+                print(f"{label:45} {name:6} {rate:8.0f} req/s {wall:6.2f} ms in-process "
+                      f"({cpu:.2f} ms CPU)")  # fmt: skip
+            results.append((label, row))
+        hello_median = in_process_hello()
     finally:
         for server in servers:
             server.terminate()
             server.wait()
-    baseline = results[0][2]
-    table = "\n".join(
-        f"| {label} | `{path}` | {rate:,.0f} | {rate / baseline:.0%} | {size:,} |"
-        for label, path, rate, size in results
-    )
-    write_section(
-        "Pages",
-        f"""
-Command: `make bench` (`bench/pages.py`). Machine: {machine()}.
-Both servers: gunicorn, 1 worker × 8 threads (gthread), SQLite with the demo data; {CLIENTS}
-keep-alive HTTP clients on the same machine for {SECONDS:g} s per URL (client and server share
-the cores, so absolute numbers are low; the ratio to the baseline is the figure to watch).
+    write_section("Pages", report(baseline, hello_median, results, load_average))
 
-| Page | URL | Requests/s | vs hello-world | Bytes on the wire |
-|---|---|---:|---:|---:|
-{table}
-""",
-    )
+
+def report(baseline: float, hello_median: float, results: list, load_average: float) -> str:
+    before = BEFORE and f"`{BEFORE}`, before issue 8"
+    header = "| Page | URL | Requests/s | vs hello-world | In-process CPU ms (wall ms) | Bytes |"
+    rule = "|---|---|---:|---:|---:|---:|"
+    if before:
+        header = ("| Page | URL | Requests/s before → after | vs hello-world before → after | "
+                  "In-process median CPU ms (wall ms) before → after | Bytes after |")  # fmt: skip
+    lines = []
+    for label, row in results:
+        path, rate, size, wall, cpu = row["after"]
+        if before:
+            _path, old_rate, _size, old_wall, old_cpu = row["before"]
+            lines.append(
+                f"| {label} | `{path}` | {old_rate:,.0f} → {rate:,.0f} | "
+                f"{old_rate / baseline:.0%} → {rate / baseline:.0%} | "
+                f"{old_cpu:.2f} → {cpu:.2f} ({old_wall:.1f} → {wall:.1f}) | {size:,} |"
+            )
+        else:
+            lines.append(f"| {label} | `{path}` | {rate:,.0f} | {rate / baseline:.0%} | "
+                         f"{cpu:.2f} ({wall:.1f}) | {size:,} |")  # fmt: skip
+    return f"""
+Command: `make bench` (`bench/pages.py`). Machine: {machine()}.
+1-minute load average when it started: {load_average:.1f}, when it ended:
+{os.getloadavg()[0]:.1f} (other engineers' test suites share the 2 cores: absolute figures are
+low and noisy; the ratios, measured in the same run, are the figures to compare).
+All servers: gunicorn, 1 worker × 8 threads (gthread), SQLite with the demo data; {CLIENTS}
+keep-alive HTTP clients on the same machine for {SECONDS:g} s per URL, hello-world first, then
+each page {"on the code before (" + before + ") and after, one after the other" if before else ""}.
+Hello-world: {baseline:,.0f} requests/s; in-process median CPU time {hello_median:.2f} ms.
+In-process: median of {REQUESTS} requests through Flask's test client (after 20 warm-ups),
+gzip asked; the CPU time of the process per request (what the page costs; far less inflated
+than wall-clock time by the other work on the machine, but not immune to it: the two trees
+are measured one after the other), wall-clock time in brackets.
+
+{header}
+{rule}
+""" + "\n".join(lines)
 
 
 if __name__ == "__main__":

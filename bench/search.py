@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+from peewee import fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from report import machine, write_section
@@ -92,12 +93,13 @@ def drop_indexes() -> None:
 def load(clinics: list[int], rng: random.Random) -> tuple[list[tuple], float]:
     """Bulk-load PER_CLINIC patients per clinic; returns some loaded people and the seconds."""
     started = time.perf_counter()
+    base = Patient.select(fn.MAX(Patient.id)).scalar() or 0  # after the rows already there
     drop_indexes()
     samples = []
     first = clinics[0]
-    for start in range(0, PER_CLINIC, CHUNK):
+    for start in range(base, base + PER_CLINIC, CHUNK):
         patients, keys, documents = [], [], []
-        for patient_id in range(start + 1, start + CHUNK + 1):
+        for patient_id in range(start + 1, min(start + CHUNK, base + PER_CLINIC) + 1):
             chinese, english, hkid, phone, born = person(rng, patient_id)
             record = Patient(id=patient_id, clinic=first, chinese_name=chinese,
                              english_name=english, phone=phone, date_of_birth=born)  # fmt: skip
@@ -133,6 +135,10 @@ def load(clinics: list[int], rng: random.Random) -> tuple[list[tuple], float]:
             )
     for model in BULK_TABLES:
         model._schema.create_indexes(safe=True)
+    if not is_sqlite():  # patients were given their ids: the next one must come after them
+        db.execute_sql(
+            "SELECT setval(pg_get_serial_sequence('patient', 'id'), MAX(id)) FROM patient"
+        )
     # The steady state autovacuum / the planner would reach: statistics, visibility map.
     db.execute_sql("ANALYZE" if is_sqlite() else "VACUUM ANALYZE")
     return samples, time.perf_counter() - started

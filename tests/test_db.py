@@ -122,3 +122,21 @@ def test_init_db_adds_the_administration_and_second_factor_columns(app, runner, 
     assert clinic.mfa_required is False and clinic.address is None
     doctor = User.authenticate("doctor@jinzhou.demo", demo_data.DEMO_PASSWORD)
     assert doctor.must_change_password is False and doctor.totp_secret is None
+
+
+def test_init_db_adds_the_worklist_indexes_to_an_older_database(app, runner, demo_data):
+    # Before issue 8 a referral had one-column indexes only: the inbox, outbox and "needs our
+    # action" lists of a large register read every referral of the organisation.
+    worklists = [
+        ["to_org_id", "state", "updated_at"],
+        ["from_org_id", "state", "updated_at"],
+        ["owner_id", "state", "due_by"],
+    ]
+    for index in db.get_indexes("referral"):
+        if index.columns in worklists:
+            db.execute_sql(f'DROP INDEX "{index.name}"')
+    db.close()
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    indexed = [index.columns for index in db.get_indexes("referral")]
+    assert all(columns in indexed for columns in worklists), indexed

@@ -227,6 +227,15 @@ class Referral(Stateful, BaseModel):
     submitted_at = DateTimeField(null=True)
     updated_at = DateTimeField(default=utcnow)
 
+    class Meta:
+        # The worklists: a hub's inbox and a clinic's outbox by state (their fingerprint reads
+        # updated_at from the index), and what waits on an owner (the badge, "needs our action").
+        indexes = (
+            (("to_org", "state", "updated_at"), False),
+            (("from_org", "state", "updated_at"), False),
+            (("owner", "state", "due_by"), False),
+        )
+
     audit_type = "referral"
 
     @property
@@ -303,21 +312,27 @@ class Referral(Stateful, BaseModel):
         return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
+    def for_rows(cls, query):
+        """The query with what a row of a list shows (patient, service, both organisations), in
+        one statement: a list does not fetch the six other records a referral's page shows."""
+        sender, receiver = Organisation.alias(), Organisation.alias()
+        return (
+            query.select_extend(Patient, HubService, sender, receiver)
+            .join(Patient, on=cls.patient).switch(cls)
+            .join(HubService, JOIN.LEFT_OUTER, on=cls.service).switch(cls)
+            .join(sender, on=cls.from_org).switch(cls)
+            .join(receiver, on=cls.to_org).switch(cls)
+        )  # fmt: skip
+
+    @classmethod
     def joined(cls, query):
         """The query with everything a referral's row and page show, in one statement."""
-        sender, receiver = Organisation.alias(), Organisation.alias()
         author, decider, signer = User.alias(), User.alias(), User.alias()
         clinic_record = Patient.alias()
         outer = JOIN.LEFT_OUTER
         return (
-            query.select_extend(
-                Patient, HubService, sender, receiver, author, decider, signer, Consent,
-                clinic_record,
-            )
-            .join(Patient, on=cls.patient).switch(cls)
-            .join(HubService, outer, on=cls.service).switch(cls)
-            .join(sender, on=cls.from_org).switch(cls)
-            .join(receiver, on=cls.to_org).switch(cls)
+            cls.for_rows(query)
+            .select_extend(author, decider, signer, Consent, clinic_record)
             .join(author, on=cls.created_by).switch(cls)
             .join(decider, outer, on=cls.decided_by).switch(cls)
             .join(signer, outer, on=cls.br_signed_by).switch(cls)

@@ -61,7 +61,7 @@ def patient_name(patient) -> str:
 
 def _patient_referrals(patient):
     return list(
-        Referral.joined(Referral.visible_to(current_user))
+        Referral.for_rows(Referral.visible_to(current_user))
         .where(Referral.patient == patient)
         .order_by(Referral.created_at.desc())
         .limit(20)
