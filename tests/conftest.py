@@ -284,3 +284,30 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def make_service_day(app, demo_data):
+    """make_service_day(capacity=3, state="published", **fields) → a Jinzhou day tomorrow."""
+    import datetime as dt
+
+    from clinic.models import Place, ServiceDay
+
+    def make(capacity: int = 3, state: str = "published", **fields):
+        doctor = user("doctor@jinzhou.demo")
+        place, _ = Place.get_or_create(
+            clinic=doctor.organisation_id, name="Test centre", defaults={"address": "1 Test Rd"}
+        )
+        values = {
+            "date": dt.date.today() + dt.timedelta(days=7),
+            "starts": dt.time(9),
+            "ends": dt.time(10),
+            "theme": "chronic",
+            "slot_minutes": 30,
+        }
+        (day,) = ServiceDay.plan(doctor, place=place, capacity=capacity, **(values | fields))
+        if state == "published":
+            day.publish(doctor)
+        return day
+
+    return make
