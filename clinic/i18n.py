@@ -1,8 +1,10 @@
 """Locale and time zone selection: the user's choice first, then the browser's, chosen by script."""
 
+import datetime as dt
+
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, force_locale, get_locale, get_timezone
 from flask_login import current_user
 
 from clinic.db import utcnow
@@ -42,6 +44,23 @@ def select_timezone() -> str:
     if current_user.is_authenticated and current_user.organisation.timezone:
         return current_user.organisation.timezone
     return current_app.config["CLINIC_TIMEZONE"]
+
+
+def clinic_today() -> dt.date:
+    """Today in the organisation's time zone (a visit at 00:30 Hong Kong time is not yesterday)."""
+    return dt.datetime.now(get_timezone()).date()
+
+
+def bilingual(labels: dict, locale: str) -> dict:
+    """Each label in English and in the given Chinese script (printed side by side)."""
+    pairs = {}
+    for key, label in labels.items():
+        with force_locale("en"):
+            english = str(label)
+        with force_locale(locale):
+            chinese = str(label)
+        pairs[key] = (english, chinese)
+    return pairs
 
 
 def html_lang(locale: str) -> str:

@@ -184,6 +184,12 @@ class Booking(Stateful, BaseModel):
         )
 
     @classmethod
+    def held_by(cls, patient: Patient, day: ServiceDay):
+        return cls.select().where(
+            cls.day == day.id, cls.patient == patient.id, cls.state != CANCELLED
+        )
+
+    @classmethod
     def of_patient(cls, patient: Patient):
         return (
             cls.select(cls, ServiceDay)
@@ -230,6 +236,8 @@ class Booking(Stateful, BaseModel):
                 cls._lock(slot.id)
                 if ServiceDay.get_by_id(day.id).state != PUBLISHED:
                     raise Refused(_l("This service day is not open for booking."))
+                if cls.held_by(patient, day).exists():  # the clearer message; the index decides
+                    raise IntegrityError("one booking per patient per day")
                 place = _take_place(slot.id, returning, day.reserve_held(today))
                 if place is None and not waitlist:
                     raise SlotFull(FULL)

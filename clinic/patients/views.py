@@ -1,15 +1,13 @@
 """Registration, search, the patient page, consents and the same-day check-in queue."""
 
-import datetime as dt
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.htmx import not_modified, render, wants_fragment
+from clinic.i18n import clinic_today
 from clinic.models import (
     DOCTOR,
     NURSE,
@@ -26,11 +24,6 @@ from clinic.workflow import TransitionError
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.add_app_template_filter(format_phone, "phone")
 CLINIC_STAFF = (DOCTOR, NURSE)
-
-
-def clinic_today() -> dt.date:
-    """Today in the clinic's time zone (a visit at 00:30 Hong Kong time is not yesterday)."""
-    return dt.datetime.now(get_timezone()).date()
 
 
 def _clinic_id() -> int:

@@ -1,7 +1,6 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +9,7 @@ from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
 from clinic.htmx import not_modified, render, trigger, wants_fragment
+from clinic.i18n import bilingual
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -370,18 +370,6 @@ def down(referral_id: int):
 
 def _patient_script(patient: Patient) -> str:
     return "zh_Hans_CN" if patient.preferred_language == "zh_Hans_CN" else "zh_Hant_HK"
-
-
-def bilingual(labels: dict, locale: str) -> dict:
-    """Each label in English and in the patient's Chinese script."""
-    pairs = {}
-    for key, label in labels.items():
-        with force_locale("en"):
-            english = str(label)
-        with force_locale(locale):
-            chinese = str(label)
-        pairs[key] = (english, chinese)
-    return pairs
 
 
 LETTER_LABELS = {
