@@ -154,7 +154,8 @@ class ServiceDay(Stateful, BaseModel):
 
     @classmethod
     def joined(cls, query):
-        return query.select_extend(Place, Organisation).join(Place).switch(cls).join(Organisation)
+        query = query.select_extend(Place, Organisation).switch(cls).join(Place)
+        return query.switch(cls).join(Organisation)
 
     @classmethod
     def between(cls, user: User, first: dt.date, last: dt.date):
