@@ -217,3 +217,43 @@ def test_today_lists_todays_day_and_the_nav_counts_patients_to_call(nurse, demo_
     clinic = user("nurse@jinzhou.demo").organisation_id
     assert Patient.select().where(Patient.clinic == clinic).exists()
     assert 'id="badge-service_days"' in page
+
+
+def _statements(client, url) -> int:
+    import logging
+
+    class Counter(logging.Handler):
+        count = 0
+
+        def emit(self, record):
+            Counter.count += 1
+
+    logger = logging.getLogger("peewee")
+    handler, level = Counter(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return Counter.count
+
+
+def test_the_day_page_costs_the_same_statements_however_many_bookings(
+    doctor, make_service_day, make_patient
+):
+    day = make_service_day(capacity=10)
+    slot = Slot.select().where(Slot.day == day.id).order_by(Slot.starts).first()
+    nurse = user("nurse@jinzhou.demo")
+
+    def add(n):
+        for i in range(n):
+            booking = Booking.book(nurse, slot, make_patient(), today=dt.date.today())
+            if i % 2:
+                booking.attend(nurse)
+
+    add(2)
+    few = _statements(doctor, f"/service-days/{day.id}")
+    add(8)
+    assert _statements(doctor, f"/service-days/{day.id}") == few

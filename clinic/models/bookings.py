@@ -130,11 +130,14 @@ class Booking(Stateful, BaseModel):
     @classmethod
     def of_day(cls, day: ServiceDay):
         """The day's bookings with their patients, in slot then waitlist or visiting order."""
+        marker = User.alias()
         return (
-            cls.select(cls, Patient, ServiceDay)
+            cls.select(cls, Patient, ServiceDay, marker)
             .join(Patient)
             .switch(cls)
             .join(ServiceDay)
+            .switch(cls)
+            .join(marker, JOIN.LEFT_OUTER, on=cls.marked_by)
             .where(cls.day == day.id, cls.state != CANCELLED)
             .order_by(cls.slot, cls.position, cls.id)
         )
