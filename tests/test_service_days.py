@@ -213,7 +213,7 @@ def test_other_clinics_and_hubs_see_nothing(
 
 def test_today_lists_todays_day_and_the_nav_counts_patients_to_call(nurse, demo_data):
     page = nurse.get("/today").get_data(as_text=True)
-    assert "Service days today" in page
+    assert '<h2><a href="/service-days/">Service days</a></h2>' in page
     clinic = user("nurse@jinzhou.demo").organisation_id
     assert Patient.select().where(Patient.clinic == clinic).exists()
     assert 'id="badge-service_days"' in page
