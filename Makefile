@@ -35,6 +35,7 @@ test: lint compile-translations
 bench: compile-translations
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/service_days.py
 
 # Extract every marked string and merge it into the three catalogues; translate, then commit the .po files.
 translations: install

@@ -4,7 +4,7 @@ waitlist, a home-visit day next week, and a day at the second clinic."""
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from clinic.models import Booking, Organisation, Patient, Place, ServiceDay, Slot, User
 
@@ -20,7 +20,8 @@ PLACES = {
 
 
 def load(clinic_a: str, clinic_b: str, doctor_email: str, specialist_email: str) -> None:
-    today = dt.datetime.now(ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).date()
+    zone = current_app.config["CLINIC_TIMEZONE"] if has_app_context() else "Asia/Hong_Kong"
+    today = dt.datetime.now(ZoneInfo(zone)).date()
     doctor = User.get(User.email == doctor_email)
     specialist = User.get(User.email == specialist_email)
     places = _places()
