@@ -7,13 +7,14 @@ LAST-MODIFIED change whenever the day changes, so phones update the event in pla
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request
+from flask import current_app
 from flask_babel import force_locale
 from icalendar import Calendar, Event
 
 from clinic.models.service_days import CANCELLED, CLINIC_FEED, CalendarFeed, ServiceDay
 
 PRODID = "-//Clinic//Family-doctor service days//EN"
+UID_DOMAIN = "service-days.clinic"  # the UID never depends on the host name served
 
 
 def calendar_for(feed: CalendarFeed) -> bytes:
@@ -35,7 +36,7 @@ def _event(day: ServiceDay) -> Event:
     zone = ZoneInfo(day.clinic.timezone or current_app.config["CLINIC_TIMEZONE"])
     changed = day.updated_at.replace(tzinfo=dt.UTC)
     event = Event()
-    event.add("uid", f"{day.uid}@{request.host}")
+    event.add("uid", f"{day.uid}@{UID_DOMAIN}")
     event.add("dtstamp", changed)
     event.add("last-modified", changed)
     event.add("sequence", day.sequence)
