@@ -302,6 +302,10 @@ class Slot(BaseModel):
             )  # fmt: skip
             start += step
 
+    @classmethod
+    def of_day(cls, day: ServiceDay):
+        return cls.select().where(cls.day == day.id).order_by(cls.starts)
+
     @property
     def free(self) -> int:
         return self.capacity - self.booked

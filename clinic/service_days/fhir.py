@@ -88,7 +88,7 @@ def _appointment(day: ServiceDay, booking: Booking, slots: dict) -> dict:
 
 
 def bundle(day: ServiceDay) -> dict:
-    slots = {s.id: s for s in Slot.select().where(Slot.day == day.id).order_by(Slot.starts)}
+    slots = {s.id: s for s in Slot.of_day(day)}
     resources = [
         ("Organization", day.clinic_id, _organisation(day.clinic)),
         ("Location", day.place_id, _location(day)),

@@ -7,13 +7,17 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from peewee import fn
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.htmx import render, trigger, wants_fragment
 from clinic.i18n import bilingual, clinic_today
 from clinic.models import (
     ADMIN,
+    COORDINATOR,
+    DOCTOR,
+    NURSE,
+    PHARMACIST,
+    SPECIALIST,
     Booking,
     BookingEvent,
     Patient,
@@ -22,13 +26,21 @@ from clinic.models import (
     Slot,
 )
 from clinic.models.bookings import SlotFull
-from clinic.models.service_days import CLINIC_FEED, CLINIC_STAFF, STAFF_FEED, THEMES, CalendarFeed
+from clinic.models.service_days import (
+    CANCELLED,
+    CLINIC_FEED,
+    CLINIC_STAFF,
+    PUBLISHED,
+    STAFF_FEED,
+    THEMES,
+    CalendarFeed,
+)
 from clinic.service_days import forms
 from clinic.service_days.ical import calendar_for
 from clinic.workflow import TransitionError
 
 bp = Blueprint("service_days", __name__, url_prefix="/service-days")
-STAFF_ROLES = ("doctor", "nurse", "coordinator", "specialist", "pharmacist")
+STAFF_ROLES = (DOCTOR, NURSE, COORDINATOR, SPECIALIST, PHARMACIST)
 LOOK_AHEAD = dt.timedelta(days=60)
 MONTHS_LINKED, WEEKS_LINKED = 2, 2  # how far the calendar's arrows go from today
 
@@ -50,7 +62,7 @@ def _patient_service_days(patient) -> dict:
     upcoming = ServiceDay.between(current_user, clinic_today(), clinic_today() + LOOK_AHEAD)
     return {
         "bookings": list(Booking.of_patient(patient)),
-        "upcoming": list(upcoming.where(ServiceDay.state == "published").limit(6)),
+        "upcoming": list(upcoming.where(ServiceDay.state == PUBLISHED).limit(6)),
     }
 
 
@@ -66,24 +78,10 @@ def today_section(user) -> dict:
     if user.has_role(ADMIN):
         return {}
     today = clinic_today()
-    days = list(ServiceDay.between(user, today, today).where(ServiceDay.state != "cancelled"))
+    days = list(ServiceDay.between(user, today, today).where(ServiceDay.state != CANCELLED))
     if not days:
         return {}
-    return {"service_days_today": days, "service_day_counts": _counts(days)}
-
-
-def _counts(days) -> dict:
-    """{day id: {state: n}} of the bookings of these days, in one query."""
-    counts: dict = {}
-    rows = (
-        Booking.select(Booking.day, Booking.state, fn.COUNT(Booking.id))
-        .where(Booking.day.in_([d.id for d in days]))
-        .group_by(Booking.day, Booking.state)
-        .tuples()
-    )
-    for day_id, state, n in rows:
-        counts.setdefault(day_id, {})[state] = n
-    return counts
+    return {"service_days_today": days, "service_day_counts": Booking.counts(days)}
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -218,7 +216,7 @@ def edit(day_id: int):
 # ---- one day ------------------------------------------------------------------------------
 def _detail(day: ServiceDay) -> dict:
     bookings = list(Booking.of_day(day))
-    slots = list(Slot.select().where(Slot.day == day.id).order_by(Slot.starts))
+    slots = list(Slot.of_day(day))
     by_slot: dict = {}
     for booking in bookings:
         by_slot.setdefault(booking.slot_id, []).append(booking)
@@ -294,7 +292,7 @@ def book(day_id: int):
     if not request.values.get("patient"):
         return _choose_patient(day, walk_in=False)
     patient = _patient_of(day)
-    slots = list(Slot.select().where(Slot.day == day.id).order_by(Slot.starts))
+    slots = list(Slot.of_day(day))
     form = forms.BookingForm(slots=slots)
     if request.method == "GET" and day.mode == "home":
         form.address.data = patient.address
