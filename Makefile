@@ -36,6 +36,7 @@ test: lint compile-translations
 bench: compile-translations
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/service_days.py
 
 # Long runs (minutes; millions of rows, or 16 users for 60 s per engine): run them on purpose.
 bench-scale: compile-translations

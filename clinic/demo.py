@@ -70,6 +70,9 @@ def load() -> None:
         referrals_demo.load(
             HUB_NAME, CLINIC_A, "doctor@jinzhou.demo", "coordinator@hub.demo", "specialist@hub.demo"
         )
+        from clinic.service_days import demo as service_days_demo
+
+        service_days_demo.load(CLINIC_A, CLINIC_B, "doctor@jinzhou.demo", "specialist@hub.demo")
 
 
 def accounts_text() -> str:

@@ -113,6 +113,18 @@ def date_in(value: dt.date | dt.datetime, locale: str, with_time: bool = False) 
         return f"{day} {format_time(value, 'short')}" if with_time else day
 
 
+def bilingual(labels: dict, locale: str) -> dict:
+    """Each label in English and in the given Chinese script (printed side by side)."""
+    pairs = {}
+    for key, label in labels.items():
+        with force_locale("en"):
+            english = str(label)
+        with force_locale(locale):
+            chinese = str(label)
+        pairs[key] = (english, chinese)
+    return pairs
+
+
 def html_lang(locale: str) -> str:
     """The BCP 47 tag for <html lang>: zh_Hant_HK → zh-Hant-HK."""
     return str(locale).replace("_", "-")

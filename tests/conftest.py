@@ -68,7 +68,7 @@ LINK = re.compile(r'\s(?:href|hx-get)="([^"#]+)"')
 NOT_PAGES = ("/static/", "/logout")
 
 
-def crawl(client, start: str = "/today", limit: int = 150):
+def crawl(client, start: str = "/today", limit: int = 220):
     """Yield (url, response) for every same-site page reachable by links and htmx GETs."""
     seen, queue = {start}, deque([start])
     while queue and len(seen) <= limit:
@@ -370,3 +370,30 @@ def count_statements():
             logger.setLevel(level)
 
     return counting
+
+
+@pytest.fixture
+def make_service_day(app, demo_data):
+    """make_service_day(capacity=3, state="published", **fields) → a Jinzhou day tomorrow."""
+    import datetime as dt
+
+    from clinic.models import Place, ServiceDay
+
+    def make(capacity: int = 3, state: str = "published", **fields):
+        doctor = user("doctor@jinzhou.demo")
+        place, _ = Place.get_or_create(
+            clinic=doctor.organisation_id, name="Test centre", defaults={"address": "1 Test Rd"}
+        )
+        values = {
+            "date": dt.date.today() + dt.timedelta(days=7),
+            "starts": dt.time(9),
+            "ends": dt.time(10),
+            "theme": "chronic",
+            "slot_minutes": 30,
+        }
+        (day,) = ServiceDay.plan(doctor, place=place, capacity=capacity, **(values | fields))
+        if state == "published":
+            day.publish(doctor)
+        return day
+
+    return make

@@ -108,9 +108,22 @@ def close_every_referral():
     assert not [r for r in Referral.select() if r.is_open]
 
 
+def close_every_service_day():
+    """Every open service day completed (published) or cancelled (draft) by its clinic."""
+    from clinic.models import ServiceDay
+
+    for day in ServiceDay.select().where(ServiceDay.state.in_(("draft", "published"))):
+        doctor = User.get(User.organisation == day.clinic_id, User.role == "doctor")
+        if day.state == "published":
+            day.complete(doctor)
+        else:
+            day.cancel(doctor, "Closed for the test")
+
+
 @pytest.mark.parametrize("role", ["coordinator", "specialist"])
 def test_hub_access_ends_everywhere_when_the_window_closes(app, login, role):
     close_every_referral()
+    close_every_service_day()
     # The inbox opens on open referrals: closed ones are listed under the "all" filter.
     gets, posts = record_pages(login(f"{role}@hub.demo"), "/referrals/?state=all")
     assert any("/patients/" in url for url in gets), "the hub should see referred patients"

@@ -619,12 +619,25 @@ class Referral(Stateful, BaseModel):
         return True
 
     @classmethod
-    def follow_ups_due(cls, user: User, day: dt.date):
-        """Back-referrals whose follow-up falls on this day, at the clinic that referred."""
-        return cls.joined(cls.visible_to(user)).where(
-            cls.from_org == user.organisation_id, cls.direction == UP,
-            cls.br_follow_up_due == day, cls.state.in_([COMPLETED, CLOSED]),
+    def follow_up_due(cls, user: User, day: dt.date):
+        """SQL: a back-referral whose follow-up falls on this day, at the clinic that referred."""
+        return (
+            (cls.from_org == user.organisation_id) & (cls.direction == UP)
+            & (cls.br_follow_up_due == day) & cls.state.in_([COMPLETED, CLOSED])
         )  # fmt: skip
+
+    @classmethod
+    def worklist_for_today(cls, user: User, day: dt.date, size: int = 10) -> tuple[list, list]:
+        """(referrals waiting on the user's organisation, overdue first; follow-ups due on
+        `day`, for a clinic doctor), both from one statement."""
+        waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
+        wanted = waiting | cls.follow_up_due(user, day) if user.has_role(DOCTOR) else waiting
+        rows = list(cls.worklist_order(cls.joined(cls.visible_to(user)).where(wanted)).limit(60))
+        is_waiting = [r.owner_id == user.organisation_id and r.state != DRAFT for r in rows]
+        due = [
+            r for r, w in zip(rows, is_waiting, strict=True) if not w or r.br_follow_up_due == day
+        ]
+        return [r for r, w in zip(rows, is_waiting, strict=True) if w][:size], due
 
     def request_info(self, user: User, question: str) -> None:
         self.check(user, "request_info")

@@ -1,7 +1,7 @@
 """Two-way referral: the clinic outbox and hub inbox, one referral, its moves, letters, FHIR."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import force_locale, format_date
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,7 +11,7 @@ from clinic.db import write_transaction
 from clinic.domains import nav_counts
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
-from clinic.i18n import local_today
+from clinic.i18n import bilingual, local_today
 from clinic.inputs import arg_id, arg_page
 from clinic.models import (
     COORDINATOR,
@@ -77,8 +77,7 @@ def today_section(user) -> dict:
     """Today's page: the referrals waiting on this user's organisation, overdue first."""
     if not user.has_role(*REFERRAL_ROLES):
         return {}
-    waiting = list(Referral.listing(user, needs=True).limit(10))
-    follow_ups = list(Referral.follow_ups_due(user, local_today())) if user.has_role(DOCTOR) else []
+    waiting, follow_ups = Referral.worklist_for_today(user, local_today())
     if not (waiting or follow_ups):
         return {}
     return {"waiting_referrals": waiting, "follow_ups": follow_ups}
@@ -442,18 +441,6 @@ def _send_down(form, source: Referral, clinic: Organisation, user) -> str:
 
 def _patient_script(patient: Patient) -> str:
     return "zh_Hans_CN" if patient.preferred_language == "zh_Hans_CN" else "zh_Hant_HK"
-
-
-def bilingual(labels: dict, locale: str) -> dict:
-    """Each label in English and in the patient's Chinese script."""
-    pairs = {}
-    for key, label in labels.items():
-        with force_locale("en"):
-            english = str(label)
-        with force_locale(locale):
-            chinese = str(label)
-        pairs[key] = (english, chinese)
-    return pairs
 
 
 LETTER_LABELS = {

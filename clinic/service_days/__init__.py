@@ -1,0 +1,48 @@
+"""Family-doctor service days: planned days at community health centres, bookings, feeds."""
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from clinic.domains import Domain, register
+
+AUDIT_LABELS = {
+    ("service_day", "create"): _l("Service day planned"),
+    ("service_day", "edit"): _l("Service day changed"),
+    ("service_day", "publish"): _l("Service day published"),
+    ("service_day", "unpublish"): _l("Service day unpublished"),
+    ("service_day", "complete"): _l("Service day completed"),
+    ("service_day", "cancel"): _l("Service day cancelled"),
+    ("service_day", "slot_capacity"): _l("Slot capacity changed"),
+    ("service_day", "visit_order"): _l("Visiting order changed"),
+    (None, "book"): _l("Service day booked"),
+    (None, "waitlist"): _l("Put on a service-day waitlist"),
+    (None, "promote"): _l("Moved up from a waitlist"),
+    (None, "walk_in"): _l("Walk-in added"),
+    (None, "attend"): _l("Attendance recorded"),
+    (None, "undo"): _l("Attendance undone"),
+    (None, "called"): _l("Patient called"),
+    ("patient", "no_show"): _l("No-show recorded"),
+    ("patient", "cancel"): _l("Service-day booking cancelled"),
+    (None, "feed_created"): _l("Calendar address made"),
+    (None, "feed_revoked"): _l("Calendar address stopped"),
+}
+
+
+def init_app(app: Flask) -> None:
+    from clinic.models.bookings import Booking
+    from clinic.service_days.views import bp, nav_count, today_section
+
+    app.register_blueprint(bp)
+    register(
+        app,
+        Domain(
+            name="service_days",
+            nav_template="service_days/_nav.html",
+            nav_count=nav_count,
+            today=today_section,
+            today_template="service_days/_today.html",
+            patient_template="service_days/_patient.html",
+            hub_patient_ids=Booking.patient_ids_visible_to,
+            audit_labels=AUDIT_LABELS,
+        ),
+    )
