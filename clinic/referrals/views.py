@@ -9,6 +9,7 @@ from flask_login import current_user
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import write_transaction
 from clinic.domains import nav_counts
+from clinic.fhir import fhir_response
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
 from clinic.i18n import bilingual, local_today
@@ -527,8 +528,4 @@ def fhir(referral_id: int):
 
     referral = _load(referral_id)
     audit("export_fhir", "referral", referral.id)
-    response = current_app.response_class(
-        current_app.json.dumps(bundle(referral)), mimetype="application/fhir+json"
-    )
-    response.headers["Content-Disposition"] = f'inline; filename="referral-{referral.id}.json"'
-    return response
+    return fhir_response(bundle(referral), f"referral-{referral.id}.json")

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.fhir import fhir_response
 from clinic.htmx import render, trigger, wants_fragment
 from clinic.i18n import bilingual, local_today
 from clinic.models import (
@@ -456,11 +457,7 @@ def fhir(day_id: int):
 
     day = _load(day_id)
     audit("export_fhir", "service_day", day.id)
-    response = current_app.response_class(
-        current_app.json.dumps(bundle(day)), mimetype="application/fhir+json"
-    )
-    response.headers["Content-Disposition"] = f'inline; filename="service-day-{day.id}.json"'
-    return response
+    return fhir_response(bundle(day), f"service-day-{day.id}.json")
 
 
 # ---- calendar feeds ----------------------------------------------------------------------
