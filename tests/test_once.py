@@ -111,3 +111,28 @@ def test_a_check_in_pressed_twice_at_once_is_one_visit(app, demo_data, patient):
 
 def test_the_check_in_button_carries_a_key(nurse, patient):
     key_on(nurse.get(f"/patients/{patient.id}"))
+
+
+def test_a_booking_sent_twice_is_one_booking(doctor, make_service_day, patient):
+    from clinic.models import Booking, Slot
+
+    day = make_service_day(capacity=3)
+    url = f"/service-days/{day.id}/book?patient={patient.id}"
+    slot = Slot.select().where(Slot.day == day.id).order_by(Slot.starts).first()
+    data = {"slot": slot.id, "submission_key": key_on(doctor.get(url))}
+    first, again = doctor.post(url, data=data), doctor.post(url, data=data)
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert first.headers["Location"] == again.headers["Location"]
+    assert Booking.select().where(Booking.patient == patient).count() == 1
+
+
+def test_two_identical_bookings_at_once_make_one(app, make_service_day, patient):
+    from clinic.models import Booking, Slot
+
+    day = make_service_day(capacity=3)
+    slot = Slot.select().where(Slot.day == day.id).order_by(Slot.starts).first()
+    url = f"/service-days/{day.id}/book?patient={patient.id}"
+    data = {"slot": slot.id, "submission_key": "booking-double-click"}
+    responses = twice_at_once(app, "doctor@jinzhou.demo", url, data)
+    assert [r.status_code for r in responses] == [303, 303]
+    assert Booking.select().where(Booking.patient == patient).count() == 1

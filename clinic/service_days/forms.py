@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from clinic.forms import Form, at_most, options
+from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models.service_days import MAX_CAPACITY, MAX_REPEAT, MODES, THEMES
 
 REPEATS = {"": _l("Once"), "weekly": _l("Every week"), "monthly": _l("Every month")}
@@ -154,7 +154,7 @@ class CancelForm(Form):
     reason = text(_l("Reason for cancelling"), required=_l("Give the reason for cancelling."))
 
 
-class BookingForm(Form):
+class BookingForm(OnceForm):
     slot = SelectField(
         _l("Slot"), coerce=int, validators=[InputRequired(message=_l("Choose a slot."))]
     )

@@ -25,6 +25,7 @@ from clinic.models import (
     Place,
     ServiceDay,
     Slot,
+    SubmissionKey,
 )
 from clinic.models.bookings import SlotFull
 from clinic.models.service_days import (
@@ -317,18 +318,19 @@ def book(day_id: int):
     patient = _patient_of(day)
     slots = list(Slot.of_day(day))
     form = forms.BookingForm(slots=slots)
+    user = current_user._get_current_object()
+    if earlier := SubmissionKey.result_of(form.submission_key.data, user.id):
+        return redirect(earlier, code=303)  # sent twice (a double click): the first result
     if request.method == "GET" and day.mode == "home":
         form.address.data = patient.address
     context = {"day": day, "patient": patient, "form": form}
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("service_days/book.html", status=status, **context)
-    user = current_user._get_current_object()
     try:
-        booking = Booking.book(
-            user, form.slots[form.slot.data], patient, today=local_today(),
-            waitlist=form.waitlist.data, any_slot=form.any_slot.data, **form.home_data(),
-        )  # fmt: skip
+        url = SubmissionKey.once(
+            form.submission_key.data, user, lambda: _book(user, day, patient, form)
+        )
     except SlotFull as error:
         form.waitlist.data = True
         flash(error.message, "error")
@@ -336,11 +338,19 @@ def book(day_id: int):
     except TransitionError as error:
         flash(error.message, "error")
         return render("service_days/book.html", status=422, **context)
+    trigger("counts-changed")
+    return redirect(url, code=303)
+
+
+def _book(user, day: ServiceDay, patient: Patient, form) -> str:
+    booking = Booking.book(
+        user, form.slots[form.slot.data], patient, today=local_today(),
+        waitlist=form.waitlist.data, any_slot=form.any_slot.data, **form.home_data(),
+    )  # fmt: skip
     waitlisted = booking.state == "waitlisted"
     flash(_("%(name)s is on the waitlist.", name=patient.display_name) if waitlisted
           else _("%(name)s is booked.", name=patient.display_name), "success")  # fmt: skip
-    trigger("counts-changed")
-    return _back(day)
+    return url_for("service_days.show", day_id=day.id)
 
 
 def _patient_of(day: ServiceDay) -> Patient:
