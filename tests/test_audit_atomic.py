@@ -89,3 +89,22 @@ def test_admin_changes_roll_back_with_their_audit_row(admin, audit_fails):
     service = {"code": "eye", "name": "Eye", "name_zh_hant": "眼科", "name_zh_hans": "眼科"}
     refused(admin, f"/admin/organisations/{hub.id}/services/new", service)
     assert not HubService.select().where(HubService.code == "eye").exists()
+
+
+def test_a_workflow_move_rolls_back_with_its_audit_row(coordinator, make_patient, audit_fails):
+    from clinic.db import utcnow
+    from clinic.models import Referral, ReferralEvent
+
+    doctor, hub = user("doctor@jinzhou.demo"), Organisation.by_name("Nansha Hub Hospital")
+    referral = Referral.create_draft(
+        doctor, make_patient(), to_org=hub, service=HubService.get(HubService.code == "imaging"),
+        priority="urgent", reason="Chest pain",
+    )  # fmt: skip
+    referral.submit(doctor)
+    events = ReferralEvent.select().where(ReferralEvent.referral == referral).count()
+    audit_fails()
+    with pytest.raises(AuditFailed):
+        referral.accept(user("coordinator@hub.demo"), utcnow(), "Room 1")
+    stored = Referral.get_by_id(referral.id)
+    assert stored.state == "submitted"  # the compare-and-set went with the audit row
+    assert ReferralEvent.select().where(ReferralEvent.referral == referral).count() == events
