@@ -35,6 +35,7 @@ from clinic.models.referrals import (
     Referral,
     TransitionError,
 )
+from clinic.moving import make_move
 from clinic.referrals import forms
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
@@ -380,15 +381,7 @@ def move(referral_id: int, slug: str):
             "referrals/move.html", "referrals/_row.html", status=status,
             move=chosen, form=form, referral=referral,
         )  # fmt: skip
-    user = current_user._get_current_object()
-    try:
-        getattr(referral, chosen.name)(user, **form.move_data())
-    except TransitionError as error:
-        audit("move_refused", "referral", referral.id, f"{chosen.name}: {error}")
-        flash(error.message, "error")
-    else:
-        flash(chosen.done, "success")
-        trigger("counts-changed")
+    make_move(referral, chosen, form.move_data())
     return _after_move(referral)
 
 

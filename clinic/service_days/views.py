@@ -37,6 +37,7 @@ from clinic.models.service_days import (
     THEMES,
     CalendarFeed,
 )
+from clinic.moving import make_move
 from clinic.service_days import forms
 from clinic.service_days.ical import calendar_for
 from clinic.workflow import TransitionError
@@ -280,15 +281,7 @@ def move(day_id: int, slug: str):
         return render("service_days/move.html", status=status, move=chosen, form=form, day=day)
     if request.method == "GET":
         return _back(day)
-    user = current_user._get_current_object()
-    try:
-        getattr(day, chosen.name)(user, **form.move_data())
-    except TransitionError as error:
-        audit("move_refused", "service_day", day.id, f"{chosen.name}: {error}")
-        flash(error.message, "error")
-    else:
-        flash(chosen.done, "success")
-        trigger("counts-changed")
+    make_move(day, chosen, form.move_data())
     return _back(day)
 
 
