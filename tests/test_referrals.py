@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from flask_babel import format_date
 
 from clinic.db import utcnow
 from clinic.models import AuditEvent, Consent, Organisation, Patient
@@ -476,9 +477,89 @@ def test_withdrawn_consent_stops_the_referral_and_the_hub(login, nurse, patient)
     page = login("doctor@jinzhou.demo").get(f"/referrals/{referral.id}").get_data(as_text=True)
     assert "withdrew their consent" in page
     assert [e.action for e in stopped.timeline()][-1] == "stop_for_consent"
-    assert coordinator.get(f"/referrals/{referral.id}").status_code == 404
+    hub_page = coordinator.get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "Stopped: consent withdrawn" in hub_page and "林美玉" not in hub_page  # redacted
     assert coordinator.get(f"/patients/{patient.id}").status_code == 404
     assert "林美玉" not in coordinator.get("/referrals/").get_data(as_text=True)
+
+
+PATIENT_DATA = (
+    "林美玉", "LAM, Mei Yuk", "A123456", "6222", "1948", "Zoster-like rash", "Chest pain",
+)  # fmt: skip
+
+
+def test_the_hub_reads_a_referral_stopped_for_consent_without_the_patient(
+    app, login, nurse, make_patient
+):
+    patient = make_patient(
+        chinese_name="林美玉", english_name="LAM, Mei Yuk", documents=[("hkid", "A1234563")],
+        phone="+85262223333", date_of_birth=dt.date(1948, 3, 9),
+    )  # fmt: skip
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(
+        patient, service=service("crossborder"), consent=consent,
+        clinical_summary="Zoster-like rash, 3 days",
+    )  # fmt: skip
+    coordinator = login("coordinator@hub.demo")
+    assert "林美玉" in coordinator.get(f"/referrals/{referral.id}").get_data(as_text=True)
+    nurse.post(f"/patients/{patient.id}/consents/{consent.id}/withdraw")
+    withdrawn_on = Consent.get_by_id(consent.id).withdrawn_at
+    with app.test_request_context():
+        day = format_date(withdrawn_on)
+    reason = f"The patient withdrew their consent on {day}."
+    # The hub: the state and the reason, on the page, the row and the inbox; no patient data.
+    page = coordinator.get(f"/referrals/{referral.id}")
+    row = coordinator.get(f"/referrals/{referral.id}/row", headers=HX)
+    inbox = coordinator.get("/referrals/?state=all")
+    for response in (page, row, inbox):
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+        assert "Stopped: consent withdrawn" in body and "Cancelled" in body
+        assert f"#{referral.id}" in body
+        for value in PATIENT_DATA:
+            assert value not in body, value
+    assert reason in page.get_data(as_text=True)
+    assert day in row.get_data(as_text=True)
+    viewed = AuditEvent.select().where(
+        AuditEvent.object_id == str(referral.id), AuditEvent.detail.contains("redacted")
+    )
+    assert viewed.count() == 2
+    # Nothing that carries the patient opens for the hub.
+    for url in (
+        f"/patients/{patient.id}", f"/referrals/{referral.id}/letter",
+        f"/referrals/{referral.id}/fhir", f"/referrals/{referral.id}/accept",
+    ):  # fmt: skip
+        assert coordinator.get(url).status_code == 404, url
+    # The referring clinic reads the same reason beside the whole referral.
+    clinic_page = login("doctor@jinzhou.demo").get(f"/referrals/{referral.id}")
+    assert reason in clinic_page.get_data(as_text=True)
+    assert "林美玉" in clinic_page.get_data(as_text=True)
+
+
+def test_withdrawing_the_consent_naming_a_clinic_stops_the_down_referral(
+    login, specialist, patient
+):
+    source = submitted(patient)
+    source.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    huangge = Organisation.by_name("Huangge Family-Doctor Clinic")
+    specialist.post(f"/referrals/{source.id}/down", data=down_form(huangge, consent_given="y"))
+    down = Referral.get(Referral.parent == source)
+    assert down.state == "submitted"
+    response = login("nurse@jinzhou.demo").post(
+        f"/patients/{patient.id}/consents/{down.consent_id}/withdraw", follow_redirects=True
+    )
+    assert "Stopped what relied on it: 1." in response.get_data(as_text=True)
+    stopped = Referral.get_by_id(down.id)
+    assert stopped.state == "cancelled" and "withdrew their consent" in stopped.cancel_reason
+    assert [e.action for e in stopped.timeline()][-1] == "stop_for_consent"
+    assert Referral.get_by_id(source.id).state == "accepted"  # the up-referral relied on none
+    # Both parties of the down-referral read why it stopped, and nothing about the patient.
+    for email in ("doctor@huangge.demo", "specialist@hub.demo"):
+        body = login(email).get(f"/referrals/{down.id}").get_data(as_text=True)
+        assert "Stopped: consent withdrawn" in body and "林美玉" not in body, email
+    assert login("doctor@huangge.demo").post(f"/referrals/{down.id}/accept-down").status_code == 404
 
 
 def test_no_hub_move_on_a_referral_whose_consent_was_withdrawn(doctor, patient):
@@ -546,7 +627,8 @@ def test_withdrawing_the_consent_naming_a_clinic_ends_its_access(login, speciali
     other_clinic = login("doctor@huangge.demo")
     assert other_clinic.get(f"/referrals/{down.id}").status_code == 200
     login("nurse@jinzhou.demo").post(f"/patients/{patient.id}/consents/{down.consent_id}/withdraw")
-    assert other_clinic.get(f"/referrals/{down.id}").status_code == 404
+    assert "林美玉" not in other_clinic.get(f"/referrals/{down.id}").get_data(as_text=True)
+    assert other_clinic.get(f"/referrals/{down.id}/letter").status_code == 404
     assert login("doctor@jinzhou.demo").get(f"/patients/{patient.id}").status_code == 200
 
 

@@ -140,6 +140,10 @@ DOWN_FLOW = Workflow(
              _l("Decline"), _l("Referral declined."), form=True, danger=True),
         Move("cancel", (DRAFT, SUBMITTED), CANCELLED, "from_org", (SPECIALIST,),
              _l("Cancel referral"), _l("Referral cancelled."), form=True, danger=True),
+        # Made when the patient's own clinic records the withdrawal of the consent it relies on.
+        Move("stop_for_consent", (SUBMITTED,), CANCELLED, "patient_clinic", (DOCTOR, NURSE),
+             _l("Stop: consent withdrawn"),
+             _l("Referral stopped: the patient withdrew their consent."), danger=True),
     ),
     owners={DRAFT: "from_org", SUBMITTED: "to_org"},
 )  # fmt: skip
@@ -251,6 +255,11 @@ class Referral(Stateful, BaseModel):
     def direction_label(self) -> str:
         return str(DIRECTIONS[self.direction])
 
+    @property
+    def patient_clinic_id(self) -> int:
+        """The patient's own clinic (it records a withdrawal of their consent)."""
+        return self.patient.clinic_id
+
     def side_of(self, organisation_id) -> str | None:
         if organisation_id == self.from_org_id:
             return "from"
@@ -312,6 +321,30 @@ class Referral(Stateful, BaseModel):
         return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
+    def stopped_for_consent(cls):
+        """SQL: cancelled, and the consent it relied on is withdrawn (`stop_for_consent`)."""
+        withdrawn = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null(False))
+        return (cls.state == CANCELLED) & cls.consent.in_(withdrawn)
+
+    @classmethod
+    def readable_by(cls, user: User):
+        """`visible_to`, and the referrals stopped for consent that the user's organisation
+        was a party to, within the access window: those it reads only as stopped, with the
+        reason and nothing about the patient (`redacted_for`)."""
+        organisation_id = user.organisation_id
+        party = (cls.from_org == organisation_id) | (cls.to_org == organisation_id)
+        return cls.visible_to(user).orwhere(party & cls.stopped_for_consent() & cls.access_window())
+
+    def redacted_for(self, user: User) -> bool:
+        """Shown to this reader without the patient: it was stopped because the patient
+        withdrew their consent, and the reader is not the patient's own clinic (loaded with
+        `joined`)."""
+        return bool(
+            self.state == CANCELLED and self.consent_id and self.consent.withdrawn_at
+            and self.patient.clinic_id != user.organisation_id
+        )  # fmt: skip
+
+    @classmethod
     def for_rows(cls, query):
         """The query with what a row of a list shows (patient, service, both organisations), in
         one statement: a list does not fetch the six other records a referral's page shows."""
@@ -353,7 +386,7 @@ class Referral(Stateful, BaseModel):
         cls, user: User, state="", priority="", service: int | None = None,
         org: int | None = None, needs=False,
     ):  # fmt: skip
-        query = cls.joined(cls.visible_to(user))
+        query = cls.joined(cls.readable_by(user))  # a referral stopped for consent: redacted
         if state == "open":
             query = query.where(cls.state.not_in(FINAL_STATES))
         elif state in STATES:
@@ -501,8 +534,9 @@ class Referral(Stateful, BaseModel):
     def refusal(self, user: User, move: Move) -> object | None:
         """Also: the hub makes no move on a referral whose consent was withdrawn, and a
         referral is stopped for consent only once its consent is withdrawn."""
-        consent_gone = self.needs_consent and not self.consent_is_valid()
-        if consent_gone and self.direction == UP and move.side == BY_HUB:
+        consent_gone = self.relies_on_consent and not self.consent_is_valid()
+        hub_move = move.side == BY_HUB if self.direction == UP else move.name != "stop_for_consent"
+        if consent_gone and hub_move:
             return _l("The patient's cross-border consent is missing or withdrawn.")
         if move.name == "stop_for_consent" and not consent_gone:
             return _l("The patient's consent is still valid.")
@@ -514,15 +548,14 @@ class Referral(Stateful, BaseModel):
 
     @classmethod
     def stop_all_for_consent(cls, user: User, consent: Consent) -> list["Referral"]:
-        """Every open referral that relied on this (now withdrawn) consent, stopped."""
-        relying = cls.select().where(
-            cls.consent == consent.id,
-            cls.direction == UP,
-            cls.state.in_(UP_FLOW.moves["stop_for_consent"].sources),
-        )
+        """Every open referral that relied on this (now withdrawn) consent, stopped: an
+        up-referral, and a down-referral to a clinic the consent named."""
+        sources = {*UP_FLOW.moves["stop_for_consent"].sources}
+        sources |= {*DOWN_FLOW.moves["stop_for_consent"].sources}
+        relying = cls.select().where(cls.consent == consent.id, cls.state.in_(sorted(sources)))
         stopped = []
         for referral in relying:
-            if referral.refusal(user, UP_FLOW.moves["stop_for_consent"]) is None:
+            if referral.refusal(user, referral.workflow.moves["stop_for_consent"]) is None:
                 referral.stop_for_consent(user)
                 stopped.append(referral)
         return stopped
@@ -736,7 +769,18 @@ class Referral(Stateful, BaseModel):
     def needs_consent(self) -> bool:
         return bool(self.service_id and self.service.cross_border)
 
+    @property
+    def relies_on_consent(self) -> bool:
+        """A cross-border service's referral, or a down-referral sent with a consent (the one
+        naming the clinic, or the up-referral's)."""
+        return self.needs_consent or bool(self.direction == DOWN and self.consent_id)
+
     def consent_is_valid(self) -> bool:
+        """The consent is not withdrawn: as read in the referral's own statement when `joined`
+        loaded it (as fresh as the state a move compares with), else asked now."""
+        loaded = self.__rel__.get("consent")
+        if self.consent_id and loaded is not None:
+            return loaded.withdrawn_at is None
         return bool(
             self.consent_id
             and Consent.select()

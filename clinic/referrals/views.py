@@ -93,6 +93,20 @@ def _load(referral_id) -> Referral:
     )
 
 
+def _load_readable(referral_id) -> Referral:
+    """As `_load`, and also a referral this organisation now reads only as stopped for
+    consent (`Referral.redacted_for`: its page and row show no patient data)."""
+    return get_visible_or_404(
+        Referral.joined(Referral.readable_by(current_user)), referral_id, "referral"
+    )
+
+
+def _stopped(referral: Referral, fragment: str = "referrals/_stopped.html"):
+    """A referral stopped for consent, as its other party sees it: the state and the reason."""
+    audit("view", "referral", referral.id, "stopped for consent: redacted")
+    return render("referrals/stopped.html", fragment, referral=referral)
+
+
 VIEWS = ("open", "all")
 
 
@@ -305,9 +319,11 @@ def _detail(referral: Referral) -> dict:
 @bp.route("/<int:referral_id>")
 @roles_required(*REFERRAL_ROLES)
 def show(referral_id: int):
-    referral = _load(referral_id)
+    referral = _load_readable(referral_id)
     if response := not_modified(lambda: _version(referral)):
         return response
+    if referral.redacted_for(current_user):
+        return _stopped(referral)
     audit("view", "referral", referral.id)
     if referral.note_decline_seen(current_user._get_current_object()):
         trigger("counts-changed")  # the decline no longer waits on this clinic
@@ -347,7 +363,9 @@ def refer_elsewhere(referral_id: int):
 @bp.route("/<int:referral_id>/row")
 @roles_required(*REFERRAL_ROLES)
 def row(referral_id: int):
-    referral = _load(referral_id)
+    referral = _load_readable(referral_id)
+    if referral.redacted_for(current_user):
+        return _stopped(referral, "referrals/_row.html")
     audit("view", "referral", referral.id, "row")
     return _row(referral)
 
