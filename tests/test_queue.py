@@ -189,6 +189,30 @@ def test_every_queue_move_can_be_undone_and_the_undo_is_recorded(nurse, patient)
     assert audited.count() == 4
 
 
+def test_undoing_left_returns_to_where_the_visit_was(nurse, doctor, patient):
+    visit = check_in(nurse, patient)
+    move(doctor, visit, "with_doctor")
+    called = Visit.get_by_id(visit.id)
+    move(nurse, called, "left")  # pressed instead of "Finish" while the patient was inside
+    gone = Visit.get_by_id(visit.id)
+    assert [m.name for m in gone.moves_for(user("nurse@jinzhou.demo"))] == ["undo_finish"]
+    assert move(nurse, gone, "back-to-waiting").status_code == 400  # not where it was
+    assert Visit.get_by_id(visit.id).state == "left"
+    queue = nurse.get("/patients/queue").get_data(as_text=True)
+    assert f"/patients/visits/{visit.id}/undo-finish" in queue
+    assert f"/patients/visits/{visit.id}/back-to-waiting" not in queue
+    assert move(nurse, Visit.get_by_id(visit.id), "undo-finish").status_code == 303
+    back = Visit.get_by_id(visit.id)
+    assert (back.state, back.finished_at, back.called_at) == ("with_doctor", None, called.called_at)
+    last = back.timeline().order_by(VisitEvent.id.desc()).first()
+    assert (last.action, last.from_state, last.to_state) == ("undo_finish", "left", "with_doctor")
+    # Left from the waiting room: the undo is back to waiting, as before.
+    move(nurse, back, "back-to-waiting")
+    move(nurse, Visit.get_by_id(visit.id), "left")
+    gone = Visit.get_by_id(visit.id)
+    assert [m.name for m in gone.moves_for(user("nurse@jinzhou.demo"))] == ["back_to_waiting"]
+
+
 def test_an_undo_never_opens_a_second_visit_for_the_patient(nurse, patient):
     visit = check_in(nurse, patient)
     move(nurse, visit, "left")

@@ -543,7 +543,8 @@ VISIT_FLOW = Workflow(
         # Undo: the move back, recorded like any other (a slip of the finger is not final).
         Move("back_to_waiting", (WITH_DOCTOR, LEFT), WAITING, "clinic", CLINIC_STAFF,
              _l("Back to waiting"), _l("Back in the waiting queue."), undo=True),
-        Move("undo_finish", (DONE, REFERRED), WITH_DOCTOR, "clinic", CLINIC_STAFF,
+        # From "left", the undo returns to where the visit was (`Visit.refusal`).
+        Move("undo_finish", (DONE, REFERRED, LEFT), WITH_DOCTOR, "clinic", CLINIC_STAFF,
              _l("Undo"), _l("Back with the doctor."), undo=True),
     ),
     owners={},
@@ -610,6 +611,17 @@ class Visit(Stateful, BaseModel):
         return cls.get_or_none(
             cls.patient == patient, cls.day == day, cls.state.in_(VISIT_FLOW.open_states)
         )
+
+    def refusal(self, user: User, move) -> object | None:
+        """Also: undoing "left" returns to the state the visit left from, with the doctor when
+        it had been called in (`called_at` is kept until a move back to waiting), else waiting."""
+        if (
+            self.state == LEFT
+            and move.undo
+            and (move.target == WITH_DOCTOR) != bool(self.called_at)
+        ):
+            return _l("Not possible: it is %(state)s.", state=self.workflow.states[self.state])
+        return super().refusal(user, move)
 
     def reopens_beside_another_visit(self) -> bool:
         """Undoing a finished visit must not open a second one (they were checked in again)."""
