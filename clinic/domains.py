@@ -7,6 +7,7 @@ domain. A new domain registers one `Domain` and adds nothing to `today`, `admin`
 
 import functools
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,41 @@ from peewee import SQL, Select, fn
 from clinic.db import db
 
 EXTENSION = "clinic.domains"
+
+
+@dataclass(frozen=True)
+class AuditDetail:
+    """A detail the audit log shows in the reader's language.
+
+    `pattern` matches the whole stored text (written in English at the time) with named groups;
+    `template` is how it reads, the groups as `%(name)s`; `codes` gives {group: {code: label}}
+    for groups that hold a code (a state, a move, a role): a code not listed there means the
+    pattern does not apply. A group named `detail` is itself translated (`cli: …`).
+    `object_type`: only for events about that type of record.
+    """
+
+    pattern: str
+    template: object
+    codes: dict = field(default_factory=dict)
+    object_type: str | None = None
+
+    def read(self, text: str, object_type: str | None, core=()) -> str | None:
+        if self.object_type not in (None, object_type):
+            return None
+        match = re.fullmatch(self.pattern, text, re.DOTALL)
+        if match is None:
+            return None
+        values = {}
+        for name, value in match.groupdict().items():
+            labels = self.codes.get(name)
+            if labels is not None:
+                if value not in labels:
+                    return None
+                value = str(labels[value])
+            elif name == "detail":
+                value = audit_detail(value, object_type, core)
+            values[name] = value
+        return str(self.template) % values
 
 
 @dataclass(frozen=True)
@@ -32,7 +68,8 @@ class Domain:
       records (need to know), or None.
     - `patient_template`: its section on the patient page (given `patient`); a section that
       lists records loads them as a fragment of its own, so the page's cost stays fixed.
-    - `audit_labels`: {(object type or None, action code): label} for the audit log.
+    - `audit_labels`: {(object type or None, action code): label} for the audit log;
+      `audit_details`: the `AuditDetail`s that translate the details its audit rows carry.
     - `consent_withdrawn(user, consent)`: stops this domain's records that relied on the
       consent; returns them.
     - `patient_records(patient)`: {object type: query of ids} of this domain's records about
@@ -48,6 +85,7 @@ class Domain:
     hub_patient_ids: Callable | None = None
     patient_template: str | None = None
     audit_labels: dict = field(default_factory=dict)
+    audit_details: tuple = ()
     consent_withdrawn: Callable | None = None
     patient_records: Callable | None = None
 
@@ -135,3 +173,14 @@ def audit_label(action: str, object_type: str | None = None) -> str:
         if label:
             return str(label)
     return action
+
+
+def audit_detail(detail: str | None, object_type: str | None = None, core=()) -> str:
+    """An audit row's detail in the reader's language: the first of `core` (the core's own
+    `AuditDetail`s) and then of the domains' that reads it; any other detail as written."""
+    if not detail:
+        return ""
+    for entry in (*core, *(d for domain in registered() for d in domain.audit_details)):
+        if (read := entry.read(detail, object_type, core)) is not None:
+            return read
+    return detail

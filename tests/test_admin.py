@@ -1,5 +1,7 @@
 """Administration: the audit log reads in the administrator's language; users can be stopped."""
 
+import re
+
 from clinic import demo
 from clinic.models import ADMIN, CLINIC, DOCTOR, HUB, AuditEvent, Organisation, User
 
@@ -107,3 +109,39 @@ def test_the_filtered_audit_rows_download_as_csv(admin, nurse):
     assert len(rows) == 2  # the header and the one row the filters leave
     assert user("nurse@jinzhou.demo").name in rows[1] and "#7" in rows[1]
     assert AuditEvent.select().where(AuditEvent.action == "export_audit").count() == 1
+
+
+def test_audit_details_read_in_chinese_and_the_patient_filter_is_a_select(app, admin):
+    from flask_babel import force_locale
+
+    from clinic.admin.views import detail_label
+
+    nurse_id = user("nurse@jinzhou.demo").id
+    details = [
+        ("call_in", "patient", "7", "visit 41 → with_doctor"),
+        ("list", "referral", None, "inbox: 11,12"),
+        ("view", "referral", "11", "accept form"),
+        ("accept", "referral", "11", "accepted"),
+        ("consent_recorded", "patient", "8", "consent 5 cross_border"),
+        ("user_created", "user", "3", "cli: nurse at Jinzhou Family-Doctor Clinic"),
+    ]
+    for action, kind, object_id, detail in details:
+        AuditEvent.create(
+            action=action, object_type=kind, object_id=object_id, detail=detail, user=nurse_id
+        )
+    with app.test_request_context(), force_locale("zh_Hant_HK"):
+        expected = [detail_label(detail, kind) for _a, kind, _i, detail in details]
+    for english, chinese in zip(details, expected, strict=True):
+        named = chinese.replace("Jinzhou Family-Doctor Clinic", "")  # a name stays as written
+        assert chinese != english[3] and not re.search(r"[a-z]{4}", named), chinese
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    for chinese in expected:
+        assert f"<td>{chinese}</td>" in page, chinese
+    assert "就診 #41 →" in page and "收件箱：11,12" in page
+    assert '<select id="patient" name="patient">' in page
+    assert '<option value="7">#7</option>' in page
+    only = admin.get("/admin/audit?patient=7").get_data(as_text=True)
+    assert expected[0] in only and expected[4] not in only
+    csv = admin.get("/admin/audit.csv?patient=7").get_data(as_text=True).strip().splitlines()
+    assert len(csv) == 2 and expected[0] in csv[1]  # the filtered row, its detail translated

@@ -18,10 +18,10 @@ from flask_login import current_user
 from clinic.admin.forms import OrganisationForm, ServiceForm, UserForm
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import db
-from clinic.domains import audit_label
+from clinic.domains import AuditDetail, audit_detail, audit_label
 from clinic.htmx import render
 from clinic.inputs import arg_page
-from clinic.models import ADMIN, AuditEvent, HubService, Organisation, User, mfa
+from clinic.models import ADMIN, ROLES, AuditEvent, HubService, Organisation, User, mfa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -60,6 +60,32 @@ ACTION_LABELS = {
 }
 
 
+# What the core's audit details say (a domain registers its own `audit_details`).
+IDS = r"(?P<ids>[0-9,]*)"
+CORE_DETAILS = (
+    AuditDetail(r"cli", _l("from the command line")),
+    AuditDetail(r"cli: (?P<detail>.+)", _l("from the command line: %(detail)s")),
+    AuditDetail(r"(?P<role>\w+) at (?P<org>.+)", _l("%(role)s at %(org)s"), {"role": ROLES}),
+    AuditDetail(
+        r"(?P<before>\w+) at (?P<old>.+) → (?P<role>\w+) at (?P<org>.+)",
+        _l("%(before)s at %(old)s → %(role)s at %(org)s"),
+        {"before": ROLES, "role": ROLES},
+    ),
+    AuditDetail(r"hubs: " + IDS, _l("hub hospitals: %(ids)s")),
+    AuditDetail(r"today: " + IDS, _l("Today: %(ids)s")),
+    AuditDetail(r"totp", _l("code from the authenticator app")),
+    AuditDetail(r"recovery_code", _l("recovery code")),
+    AuditDetail(r"account: (?P<email>.*)", _l("account locked: %(email)s")),
+    AuditDetail(r"address: (?P<email>.*)", _l("too many attempts from this address: %(email)s")),
+)
+
+
+@bp.app_template_filter("audit_detail")
+def detail_label(detail: str | None, object_type: str | None = None) -> str:
+    """The detail in the reader's language; one no pattern reads is shown as written."""
+    return audit_detail(detail, object_type, CORE_DETAILS)
+
+
 @bp.app_template_filter("action_label")
 def action_label(code: str, object_type: str | None = None) -> str:
     """The action in the reader's language; an unknown code is shown as it is."""
@@ -80,6 +106,14 @@ RECORD_TYPES = {
     "visit": _l("Visit"),
     "consent": _l("Consent"),
     "user": _l("User"),
+    "organisation": _l("Organisation"),
+    "service": _l("Hub service"),
+    "page": _l("Page"),
+    "service_day": _l("Service day"),
+    "booking": _l("Service-day booking"),
+    "service_booking": _l("Service-day booking"),
+    "place": _l("Place"),
+    "calendar_feed": _l("Calendar address"),
 }
 
 
@@ -92,7 +126,7 @@ def _audit_filters() -> dict:
     args = request.args
     return {
         name: args.get(name, "").strip()[:40]
-        for name in ("action", "object_type", "object_id", "user_id", "since", "until")
+        for name in ("action", "object_type", "object_id", "user_id", "patient", "since", "until")
     }
 
 
@@ -116,6 +150,7 @@ def audit_log():
     filters = _audit_filters()
     page = arg_page()
     events = list(_audit_query(filters).paginate(page, PAGE_SIZE + 1))
+    record_types, patients = AuditEvent.record_types(current_user)
     return render(
         "admin/audit.html",
         "admin/_audit_rows.html",
@@ -125,7 +160,8 @@ def audit_log():
         filters=filters,
         actions=AuditEvent.actions(current_user),
         people=AuditEvent.people(current_user),
-        record_types=AuditEvent.record_types(current_user),
+        record_types=record_types,
+        patients=patients,
     )
 
 
@@ -145,7 +181,7 @@ def audit_csv():
             e.organisation.label() if e.organisation_id else "",
             action_label(e.action, e.object_type),
             f"{record_type(e.object_type)} #{e.object_id}" if e.object_id else "",
-            e.detail or "", e.ip or "",
+            detail_label(e.detail, e.object_type), e.ip or "",
         ])  # fmt: skip
     audit("export_audit", None, None, str({k: v for k, v in filters.items() if v})[:500])
     response = current_app.response_class("\ufeff" + out.getvalue(), mimetype="text/csv")

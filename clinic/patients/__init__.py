@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from clinic.domains import Domain, register
+from clinic.domains import AuditDetail, Domain, register
 
 AUDIT_LABELS = {
     (None, "patient_registered"): _l("Patient registered"),
@@ -23,6 +23,31 @@ AUDIT_LABELS = {
 }
 
 
+def _audit_details() -> tuple:
+    from clinic.models.patients import CONSENT_SCOPES, VISIT_STATES
+
+    scopes, states = {"scope": CONSENT_SCOPES}, {"state": VISIT_STATES}
+    return (
+        AuditDetail(r"(?P<n>[0-9]+) shown: (?P<ids>[0-9,]*)", _l("%(n)s shown: %(ids)s")),
+        AuditDetail(r"edit form", _l("edit form")),
+        AuditDetail(r"queue: (?P<ids>[0-9,]*)", _l("check-in queue: %(ids)s")),
+        AuditDetail(r"visit (?P<id>[0-9]+)", _l("visit #%(id)s")),
+        AuditDetail(
+            r"visit (?P<id>[0-9]+) → (?P<state>\w+)", _l("visit #%(id)s → %(state)s"), states
+        ),
+        AuditDetail(r"consent (?P<id>[0-9]+)", _l("consent #%(id)s")),
+        AuditDetail(
+            r"consent (?P<id>[0-9]+) (?P<scope>\w+)", _l("consent #%(id)s: %(scope)s"), scopes
+        ),
+        AuditDetail(
+            r"consent (?P<id>[0-9]+) (?P<scope>\w+) (?P<org>[0-9]+)",
+            _l("consent #%(id)s: %(scope)s (organisation #%(org)s)"),
+            scopes,
+        ),
+        AuditDetail(r"(?P<scope>\w+)", "%(scope)s", scopes, object_type="patient"),
+    )
+
+
 def init_app(app: Flask) -> None:
     from clinic.patients.views import bp, today_section
 
@@ -36,5 +61,6 @@ def init_app(app: Flask) -> None:
             today_template="patients/_queue.html",
             today_patients=lambda context: [visit.patient_id for visit in context["visits"]],
             audit_labels=AUDIT_LABELS,
+            audit_details=_audit_details(),
         ),
     )

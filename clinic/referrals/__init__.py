@@ -1,9 +1,11 @@
 """Two-way referral: clinic → hub hospital → back-referral, and hub → clinic."""
 
+import re
+
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from clinic.domains import Domain, register
+from clinic.domains import AuditDetail, Domain, register
 
 AUDIT_LABELS = {
     ("referral", "submit"): _l("Referral submitted"),
@@ -20,6 +22,36 @@ AUDIT_LABELS = {
     ("patient", "register_from_down_referral"): _l("Registered from a down-referral"),
     ("patient", "medications_applied"): _l("Medication changes from a back-referral applied"),
 }
+
+
+def _audit_details() -> tuple:
+    from clinic.models.referrals import DOWN_FLOW, STATES, UP_FLOW
+
+    moves = {"move": {n: m.label for flow in (DOWN_FLOW, UP_FLOW) for n, m in flow.moves.items()}}
+    said = {
+        "referral form": _l("referral form"),
+        "row": _l("its row in a list"),
+        "letter": _l("referral letter"),
+        "back-referral": _l("back-referral summary"),
+        "down-referral": _l("down-referral"),
+        "down-referral form": _l("down-referral form"),
+        "referral: choose patient": _l("referral: choosing the patient"),
+        "stopped for consent: redacted": _l("stopped for consent: shown without the patient"),
+    }
+    return (
+        *(AuditDetail(re.escape(text), label) for text, label in said.items()),
+        AuditDetail(r"inbox: (?P<ids>[0-9,]*)", _l("inbox: %(ids)s")),
+        AuditDetail(r"outbox: (?P<ids>[0-9,]*)", _l("outbox: %(ids)s")),
+        AuditDetail(r"(?P<move>\w+) form", _l("form: %(move)s"), moves),
+        AuditDetail(r"(?P<move>\w+): (?P<why>.*)", _l("%(move)s: %(why)s"), moves),
+        AuditDetail(r"referral (?P<id>[0-9]+)", _l("referral #%(id)s")),
+        AuditDetail(
+            r"copied from declined referral (?P<id>[0-9]+)",
+            _l("copied from declined referral #%(id)s"),
+        ),
+        # A move's row: the state it moved the referral to.
+        AuditDetail(r"(?P<state>\w+)", "%(state)s", {"state": STATES}, object_type="referral"),
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -39,6 +71,7 @@ def init_app(app: Flask) -> None:
             today_patients=lambda context: [r.patient_id for r in context["waiting_referrals"]],
             hub_patient_ids=Referral.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
+            audit_details=_audit_details(),
             consent_withdrawn=Referral.stop_all_for_consent,
             patient_records=Referral.records_of,
         ),
