@@ -138,8 +138,20 @@ def demo_command(if_empty: bool) -> None:
     click.echo(demo.accounts_text())
 
 
+@click.command("reindex-search")
+@click.option("--batch", default=500, show_default=True, help="Patients per transaction.")
+def reindex_search_command(batch: int) -> None:
+    """Rebuild every patient's search keys (names, documents, phone and its last four digits)."""
+    from clinic.models.patients import Patient
+
+    rebuilt = Patient.reindex_search(batch=batch)
+    audit("search_reindexed", "patient", None, f"cli: {rebuilt}")
+    click.echo(f"Search keys rebuilt for {rebuilt} patients.")
+
+
 def init_app(app: Flask) -> None:
     commands = (
+        reindex_search_command,
         create_org_command,
         create_user_command,
         create_service_command,

@@ -141,7 +141,12 @@ def _close_connection(_exc: BaseException | None = None) -> None:
 @click.command("init-db")
 def init_db_command() -> None:
     """Create or upgrade the schema. Safe to run again: data is kept."""
+    from clinic.models.patients import Patient
+
     init_schema()
+    # Search keys added by a newer release (the phone's last four digits), for older records.
+    if rebuilt := Patient.reindex_search(Patient.without_last_four_key()):
+        click.echo(f"Search keys rebuilt for {rebuilt} patients.")
     click.echo("Schema is up to date.")
 
 

@@ -140,3 +140,29 @@ def test_init_db_adds_the_worklist_indexes_to_an_older_database(app, runner, dem
     assert result.exit_code == 0, result.output
     indexed = [index.columns for index in db.get_indexes("referral")]
     assert all(columns in indexed for columns in worklists), indexed
+
+
+@pytest.mark.parametrize("command", [["init-db"], ["reindex-search", "--batch", "2"]])
+def test_patients_saved_before_the_last_four_key_are_found_by_it_after_the_upgrade(
+    app, runner, demo_data, make_patient, command
+):
+    from clinic.models import Patient, PatientSearchKey
+
+    patient = make_patient(english_name="YIP, Wing Sze", phone="+85260137788")
+    clinic = patient.clinic_id
+    assert [p.id for p in Patient.search(clinic, "7788")] == [patient.id]
+    # As an older release saved it: every key but the last four digits of the phone.
+    PatientSearchKey.delete().where(
+        PatientSearchKey.patient == patient.id, PatientSearchKey.key == "7788"
+    ).execute()
+    assert Patient.search(clinic, "7788") == []
+    assert patient.id in [p.id for p in Patient.search(clinic, "6013")]  # the start still works
+    result = runner.invoke(args=command)
+    assert result.exit_code == 0, result.output
+    assert "Search keys rebuilt for" in result.output
+    assert [p.id for p in Patient.search(clinic, "7788")] == [patient.id]
+    assert [p.id for p in Patient.search(clinic, "wing sze")] == [patient.id]  # the rest kept
+    keys = PatientSearchKey.select().where(PatientSearchKey.patient == patient.id)
+    assert len({k.key for k in keys}) == keys.count()  # rebuilt, not added twice
+    again = runner.invoke(args=["init-db"])
+    assert "Search keys rebuilt" not in again.output  # nothing left to backfill

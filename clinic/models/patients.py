@@ -21,6 +21,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     TextField,
+    chunked,
     fn,
 )
 
@@ -294,6 +295,39 @@ class Patient(BaseModel):
         ]
         if rows:
             PatientSearchKey.insert_many(rows).execute()
+
+    @classmethod
+    def without_last_four_key(cls):
+        """Ids of patients with a phone but no key of its last four digits: saved before that
+        key existed (each key lookup is a seek on the (patient, key) index)."""
+        key = PatientSearchKey
+        last_four = fn.SUBSTR(cls.phone, fn.LENGTH(cls.phone) - 3)
+        has_it = key.select(SQL("1")).where(key.patient == cls.id, key.key == last_four)
+        return cls.select(cls.id).where(
+            cls.phone.is_null(False), fn.LENGTH(cls.phone) >= 5, ~fn.EXISTS(has_it)
+        )
+
+    @classmethod
+    def reindex_search(cls, ids=None, batch: int = 500) -> int:
+        """Rebuild the search keys of the patients `ids` selects (default: every patient),
+        `batch` at a time in id order, each batch in one transaction; how many were rebuilt."""
+        ids = cls.select(cls.id) if ids is None else ids
+        done, after = 0, 0
+        while chosen := [
+            i for (i,) in ids.where(cls.id > after).order_by(cls.id).limit(batch).tuples()
+        ]:
+            documents = IdentityDocument.by_patient(chosen)
+            rows = [
+                {"patient": patient.id, "clinic": patient.clinic_id, "key": key}
+                for patient in cls.select().where(cls.id.in_(chosen))
+                for key in sorted(patient.search_keys(documents.get(patient.id, [])))
+            ]
+            with db.atomic():
+                PatientSearchKey.delete().where(PatientSearchKey.patient.in_(chosen)).execute()
+                for part in chunked(rows, 300):  # within SQLite's limit of bound values
+                    PatientSearchKey.insert_many(part).execute()
+            done, after = done + len(chosen), chosen[-1]
+        return done
 
     # Duplicates -----
     @classmethod

@@ -12,6 +12,7 @@ AUDIT_LABELS = {
     (None, "patient_updated"): _l("Patient record changed"),
     (None, "patients_searched"): _l("Patients searched"),
     (None, "patient_checked_in"): _l("Patient checked in"),
+    (None, "search_reindexed"): _l("Search keys rebuilt"),
     (None, "consent_recorded"): _l("Consent recorded"),
     (None, "consent_withdrawn"): _l("Consent withdrawn"),
     ("patient", "call_in"): _l("Called in from the queue"),
