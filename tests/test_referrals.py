@@ -796,6 +796,47 @@ def test_the_back_referral_flows_into_the_record_and_onto_today(doctor, patient)
     assert "Review the ECG" not in doctor.get("/today").get_data(as_text=True)  # on its day only
 
 
+def test_each_medication_change_of_a_back_referral_is_offered_and_listed_on_its_own(
+    doctor, specialist, nurse, patient
+):
+    r = submitted(patient)
+    r.accept(user("coordinator@hub.demo"), utcnow() + dt.timedelta(days=1), "Room 1")
+    form = specialist.get(f"/referrals/{r.id}/back-referral").get_data(as_text=True)
+    assert "One change a line: start, stop or change, the drug and the dose." in form
+    changes = "- Start aspirin 100 mg daily\nStop amlodipine 5 mg; Increase atorvastatin to 40 mg"
+    specialist.post(
+        f"/referrals/{r.id}/back-referral",
+        data={"br_diagnosis": "Stable angina", "br_medication_changes": changes},
+    )
+    doctor.post(f"/referrals/{r.id}/acknowledge")
+    page = doctor.get(f"/referrals/{r.id}").get_data(as_text=True)
+    offered = re.findall(
+        r'<input type="checkbox" name="change" value="(\d)" checked> '
+        r'<span class="pill med-(\w+)">\w+</span> ([^<]+)</label>',
+        page,
+    )
+    assert offered == [
+        ("1", "start", "Start aspirin 100 mg daily"),
+        ("2", "stop", "Stop amlodipine 5 mg"),
+        ("3", "change", "Increase atorvastatin to 40 mg"),
+    ]
+    nothing = doctor.post(f"/referrals/{r.id}/apply-medications", data={"offered": "1"})
+    assert "Tick the changes" in doctor.get(nothing.headers["Location"]).get_data(as_text=True)
+    assert Referral.get_by_id(r.id).br_applied_at is None
+    chosen = {"offered": "1", "change": ["1", "3"]}  # one click, the stop left for later
+    assert doctor.post(f"/referrals/{r.id}/apply-medications", data=chosen).status_code == 303
+    doctor.post(f"/referrals/{r.id}/apply-medications", data=chosen)  # a second click: nothing
+    lines = Patient.get_by_id(patient.id).medications.splitlines()
+    assert lines[0] == "Amlodipine 5 mg daily" and len(lines) == 3
+    assert lines[1].startswith(f"Start aspirin 100 mg daily (back-referral #{r.id}, ")
+    assert lines[2].startswith(f"Increase atorvastatin to 40 mg (back-referral #{r.id}, ")
+    applied = AuditEvent.select().where(AuditEvent.action == "medications_applied")
+    assert [e.detail for e in applied] == [f"referral {r.id}: 1,3"]
+    record = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "Start aspirin 100 mg daily (back-referral" in record
+    assert "Stop amlodipine" not in record
+
+
 def test_the_hub_inbox_is_for_triage(coordinator, doctor, patient, make_patient):
     open_one = submitted(patient)
     reason = "Exertional chest pain for three weeks, now at rest after meals too"

@@ -10,6 +10,8 @@ due-by time from the priority's response target.
 """
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
@@ -148,6 +150,40 @@ DOWN_FLOW = Workflow(
     owners={DRAFT: "from_org", SUBMITTED: "to_org"},
 )  # fmt: skip
 FLOWS = {UP: UP_FLOW, DOWN: DOWN_FLOW}
+
+# A back-referral's medication changes: one a line, each started, stopped or changed.
+START, STOP, CHANGE = "start", "stop", "change"
+MEDICATION_ACTIONS = {START: _l("Start"), STOP: _l("Stop"), CHANGE: _l("Change")}
+ACTION_WORDS = (  # how a line begins, in the words a specialist writes
+    (START, re.compile(r"(start|add|begin|new|commence)\b|開始|开始|加|新增|加用", re.I)),
+    (STOP, re.compile(r"(stop|discontinue|cease|hold|withdraw)\b|停", re.I)),
+)
+BULLET = re.compile(r"^\s*(?:[-•*·]|\d+[.)、])\s*")
+
+
+@dataclass(frozen=True)
+class MedicationChange:
+    """One line of a back-referral's medication changes: the action and the line as written."""
+
+    number: int  # 1, 2, … in the order written
+    action: str
+    text: str
+
+    @property
+    def action_label(self) -> str:
+        return str(MEDICATION_ACTIONS[self.action])
+
+
+def medication_changes(text: str | None) -> list[MedicationChange]:
+    """The changes written one a line (or separated by ";"), bullets dropped; a line that does
+    not start with a start or stop word is a change (dose, timing, switch)."""
+    lines = [BULLET.sub("", part).strip() for part in re.split(r"[\n;；]", text or "")]
+    changes = []
+    for line in filter(None, lines):
+        action = next((a for a, words in ACTION_WORDS if words.match(line)), CHANGE)
+        changes.append(MedicationChange(len(changes) + 1, action, line))
+    return changes
+
 
 MOBILITY = {
     "walking": _l("Walks unaided"),
@@ -629,11 +665,19 @@ class Referral(Stateful, BaseModel):
             and user.has_role(DOCTOR) and user.organisation_id == self.from_org_id
         )  # fmt: skip
 
-    def apply_medication_changes(self, user: User, source: str) -> bool:
-        """Add the back-referral's medication changes to the patient's medication list, once
-        (compare-and-set on br_applied_at); `source` says where the line came from."""
-        if not self.can_apply_medication_changes(user):
-            return False
+    @property
+    def medication_changes(self) -> list[MedicationChange]:
+        return medication_changes(self.br_medication_changes)
+
+    def apply_medication_changes(
+        self, user: User, source: str, chosen: list[int] | None = None
+    ) -> list[MedicationChange]:
+        """Add the chosen medication changes (their numbers; None: all) to the patient's
+        medication list, each as its own line, once (compare-and-set on br_applied_at);
+        `source` says where the lines came from. Returns the changes applied."""
+        changes = [c for c in self.medication_changes if chosen is None or c.number in chosen]
+        if not (changes and self.can_apply_medication_changes(user)):
+            return []
         with write_transaction():
             applied = (
                 Referral.update(br_applied_at=utcnow())
@@ -641,15 +685,15 @@ class Referral(Stateful, BaseModel):
                 .execute()
             )
             if not applied:
-                return False
+                return []
             patient = Patient.get_by_id(self.patient_id)
-            line = f"{self.br_medication_changes.strip()} ({source})"
-            listed = (patient.medications or "").rstrip()
-            Patient.update(
-                medications=f"{listed}\n{line}" if listed else line, updated_at=utcnow()
-            ).where(Patient.id == patient.id).execute()
+            lines = [(patient.medications or "").rstrip()]
+            lines += [f"{change.text} ({source})" for change in changes]
+            Patient.update(medications="\n".join(filter(None, lines)), updated_at=utcnow()).where(
+                Patient.id == patient.id
+            ).execute()
         self.br_applied_at = utcnow()
-        return True
+        return changes
 
     @classmethod
     def follow_up_due(cls, user: User, day: dt.date):

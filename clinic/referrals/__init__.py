@@ -46,6 +46,9 @@ def _audit_details() -> tuple:
         AuditDetail(r"(?P<move>\w+): (?P<why>.*)", _l("%(move)s: %(why)s"), moves),
         AuditDetail(r"referral (?P<id>[0-9]+)", _l("referral #%(id)s")),
         AuditDetail(
+            r"referral (?P<id>[0-9]+): (?P<ids>[0-9,]+)", _l("referral #%(id)s, changes %(ids)s")
+        ),
+        AuditDetail(
             r"copied from declined referral (?P<id>[0-9]+)",
             _l("copied from declined referral #%(id)s"),
         ),

@@ -25,10 +25,12 @@ from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
 
 
-def text(label, required=None, max_length=4000, rows=3):
+def text(label, required=None, max_length=4000, rows=3, description=""):
     validators = [DataRequired(message=required)] if required else [Optional()]
     validators.append(at_most(max_length))
-    return TextAreaField(label, validators=validators, render_kw={"rows": rows})
+    return TextAreaField(
+        label, validators=validators, render_kw={"rows": rows}, description=description
+    )
 
 
 class ClinicalFields(OnceForm):
@@ -160,7 +162,10 @@ class CancelForm(Form):
 class BackReferralForm(Form):
     br_diagnosis = text(_l("Diagnosis"), _l("The back-referral needs a diagnosis."), rows=2)
     br_treatment = text(_l("Treatment"), rows=2)
-    br_medication_changes = text(_l("Medication changes"), rows=2)
+    br_medication_changes = text(
+        _l("Medication changes"), rows=3,
+        description=_l("One change a line: start, stop or change, the drug and the dose."),
+    )  # fmt: skip
     br_follow_up_plan = text(_l("Follow-up plan"), rows=2)
     br_follow_up_due = DateField(_l("Follow-up due date"), validators=[Optional(), upcoming])
 

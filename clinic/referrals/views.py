@@ -13,7 +13,7 @@ from clinic.fhir import fhir_response
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, trigger, wants_fragment
 from clinic.i18n import bilingual, local_today
-from clinic.inputs import arg_id, arg_page
+from clinic.inputs import arg_id, arg_page, parse_id
 from clinic.models import (
     COORDINATOR,
     DOCTOR,
@@ -337,8 +337,16 @@ def apply_medications(referral_id: int):
     referral = _load(referral_id)
     source = _("back-referral #%(id)s, %(date)s", id=referral.id,
                date=format_date(referral.br_signed_at))  # fmt: skip
-    if referral.apply_medication_changes(current_user._get_current_object(), source):
-        audit("medications_applied", "patient", referral.patient_id, f"referral {referral.id}")
+    # The changes ticked (their numbers); a form that offered no choice applies them all.
+    offered = "offered" in request.form
+    chosen = [n for n in map(parse_id, request.form.getlist("change")) if n] if offered else None
+    if offered and not chosen:
+        flash(_("Tick the changes to add to the patient's medication list."), "error")
+        return redirect(url_for("referrals.show", referral_id=referral.id), code=303)
+    user = current_user._get_current_object()
+    if applied := referral.apply_medication_changes(user, source, chosen):
+        detail = f"referral {referral.id}: {','.join(str(c.number) for c in applied)}"
+        audit("medications_applied", "patient", referral.patient_id, detail)
         flash(_("The medication changes are in the patient's medication list."), "success")
     else:
         flash(_("Nothing to apply: the changes are already in the record."), "info")
