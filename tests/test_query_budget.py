@@ -102,6 +102,41 @@ def test_an_inline_move_stays_within_the_move_budget(login, count_statements, ma
     assert ran <= FRAGMENT, ran
 
 
+def test_referrals_stopped_for_consent_read_by_the_hub_stay_within_budget(
+    login, count_statements, make_patient
+):
+    from clinic.models import Consent, HubService
+
+    coordinator = login("coordinator@hub.demo")
+    doctor = user("doctor@jinzhou.demo")
+    cross_border = HubService.get(HubService.code == "crossborder")
+
+    def stopped(count: int) -> Referral:
+        for _ in range(count):
+            patient = make_patient()
+            consent = Consent.create(patient=patient, scope="cross_border", recorded_by=doctor)
+            referral = Referral.create_draft(
+                doctor, patient, to_org=cross_border.hub_id, service=cross_border,
+                consent=consent, reason="Chest pain",
+            )  # fmt: skip
+            referral.submit(doctor)
+            consent.withdraw(doctor)
+            Referral.stop_all_for_consent(doctor, consent)
+        return referral
+
+    referral = stopped(1)
+    ran, page = statements(count_statements, coordinator.get, f"/referrals/{referral.id}")
+    assert page.status_code == 200 and ran <= PAGE, ran
+    url = f"/referrals/{referral.id}/row"
+    ran, row = statements(count_statements, coordinator.get, url, headers=HX)
+    assert row.status_code == 200 and ran <= FRAGMENT, ran
+    one, _ = statements(count_statements, coordinator.get, "/referrals/?state=cancelled")
+    stopped(20)
+    twenty, inbox = statements(count_statements, coordinator.get, "/referrals/?state=cancelled")
+    assert inbox.get_data(as_text=True).count("Stopped: consent withdrawn") >= 21
+    assert twenty == one, f"{one} statements for 1 stopped row, {twenty} for 21"
+
+
 def test_the_poll_pattern_finds_polled_regions():
     page = '<div hx-get="/referrals/?state=&amp;v=3-1.0" hx-trigger="every 20s"></div>'
     assert [parse_qs(urlsplit(u.replace("&amp;", "&")).query)["v"] for u in POLLED.findall(page)]
