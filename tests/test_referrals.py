@@ -538,6 +538,20 @@ def test_the_hub_reads_a_referral_stopped_for_consent_without_the_patient(
     assert "林美玉" in clinic_page.get_data(as_text=True)
 
 
+def test_a_referral_cancelled_before_the_withdrawal_is_not_read_as_stopped_for_it(
+    login, nurse, patient
+):
+    consent = Consent.create(
+        patient=patient, scope="cross_border", recorded_by=user("doctor@jinzhou.demo")
+    )
+    referral = submitted(patient, service=service("crossborder"), consent=consent)
+    referral.cancel(user("doctor@jinzhou.demo"), "Patient went to another hospital")
+    nurse.post(f"/patients/{patient.id}/consents/{consent.id}/withdraw")
+    assert login("coordinator@hub.demo").get(f"/referrals/{referral.id}").status_code == 404
+    page = login("doctor@jinzhou.demo").get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "Patient went to another hospital" in page and "Stopped: consent withdrawn" not in page
+
+
 def test_withdrawing_the_consent_naming_a_clinic_stops_the_down_referral(
     login, specialist, patient
 ):

@@ -358,8 +358,9 @@ class Referral(Stateful, BaseModel):
 
     @classmethod
     def stopped_for_consent(cls):
-        """SQL: cancelled, and the consent it relied on is withdrawn (`stop_for_consent`)."""
-        withdrawn = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null(False))
+        """SQL: cancelled when (or after) the consent it relied on was withdrawn: the
+        `stop_for_consent` move, made in the withdrawal's transaction."""
+        withdrawn = Consent.select(Consent.id).where(Consent.withdrawn_at <= cls.updated_at)
         return (cls.state == CANCELLED) & cls.consent.in_(withdrawn)
 
     @classmethod
@@ -375,10 +376,15 @@ class Referral(Stateful, BaseModel):
         """Shown to this reader without the patient: it was stopped because the patient
         withdrew their consent, and the reader is not the patient's own clinic (loaded with
         `joined`)."""
-        return bool(
-            self.state == CANCELLED and self.consent_id and self.consent.withdrawn_at
-            and self.patient.clinic_id != user.organisation_id
-        )  # fmt: skip
+        return bool(self.stopped_for_consent_at and self.patient.clinic_id != user.organisation_id)
+
+    @property
+    def stopped_for_consent_at(self) -> dt.datetime | None:
+        """When the patient withdrew the consent this referral was stopped for (None: it was
+        not), as `stopped_for_consent` says in SQL."""
+        withdrawn_at = self.consent.withdrawn_at if self.consent_id else None
+        stopped = self.state == CANCELLED and withdrawn_at and withdrawn_at <= self.updated_at
+        return withdrawn_at if stopped else None
 
     @classmethod
     def for_rows(cls, query):
