@@ -169,13 +169,14 @@ NUMBER = re.compile(r"\d+")
 
 
 def kinds_of_page(client) -> list[str]:
-    """One URL of each kind of page the crawler reaches (ids and query values set aside)."""
+    """One URL of each kind of page the crawler reaches (ids, query values and the version a
+    poll sends set aside)."""
     seen, urls = set(), []
     for url, response in crawl(client):
         if response.status_code != 200 or b"<html" not in response.data:
             continue  # a region only ever asked for by htmx (a count, a row) is not a page
         parts = urlsplit(url)
-        keys = sorted(pair.split("=")[0] for pair in parts.query.split("&") if pair)
+        keys = sorted({pair.split("=")[0] for pair in parts.query.split("&") if pair} - {"v"})
         kind = (NUMBER.sub("#", parts.path), tuple(keys))
         if kind not in seen:
             seen.add(kind)
