@@ -48,6 +48,8 @@ def _send_events(response: Response) -> Response:
     response.vary.add("HX-Request")
     if not wants_fragment() or response.status_code in range(300, 400):
         return response
+    if "HX-Redirect" in response.headers:
+        return response  # the messages are for the page the browser is sent to
     events = dict(g.get("hx_events", {}))
     flashes = get_flashed_messages(with_categories=True)
     if flashes:

@@ -76,6 +76,10 @@ def unauthorized():
             # What they were sending is kept on the server, for them alone, until they are back.
             fields = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
             PendingSubmission.keep(ended.user_id, request.path, fields)
+        elif request.method == "POST" and (back := _page_sent_from()):
+            # A button with no form of its own (a queue move): back to its page, not done.
+            flash(_("What you pressed was not done. After logging in, check the page and "
+                    "press it again."), "warning")  # fmt: skip
     target = url_for("auth.login", next=back)
     if request.headers.get("HX-Request"):
         # A region asked for alone must not show the login page inside itself.
@@ -83,6 +87,18 @@ def unauthorized():
     if not ended:
         flash(login_manager.login_message, "info")
     return redirect(target)
+
+
+def _page_sent_from() -> str | None:
+    """The page of this site a request was sent from (htmx names it; a browser's Referer)."""
+    source = request.headers.get("HX-Current-URL") or request.referrer
+    if not source:
+        return None
+    parts = urlsplit(source)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    page = parts.path + (f"?{parts.query}" if parts.query else "")
+    return page if safe_next(page) and _has_page(parts.path) else None
 
 
 def _has_page(path: str) -> bool:

@@ -335,6 +335,8 @@ def move_visit(visit_id: int, slug: str):
         visit.move(current_user._get_current_object(), chosen.name, seen)
     except TransitionError as error:
         flash(error.message, "warning")
+    else:
+        flash(chosen.done, "success")  # announced (role=status): the row alone says nothing
     if wants_fragment():
         return _queue("patients/_queue.html")
     return redirect(url_for("patients.queue"), code=303)
