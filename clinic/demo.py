@@ -29,6 +29,7 @@ ACCOUNTS = (
     ("coordinator@hub.demo", "HO Siu Fong 何小芳", COORDINATOR, HUB_NAME),
     ("specialist@hub.demo", "Dr LAM Chi Keung 林志強", SPECIALIST, HUB_NAME),
     ("pharmacist@hub.demo", "NG Wing Sze 吳詠詩", PHARMACIST, HUB_NAME),
+    ("pharmacist2@hub.demo", "CHEUNG Ho Yin 張浩然", PHARMACIST, HUB_NAME),
     ("admin@hub.demo", "System administrator", ADMIN, HUB_NAME),
 )
 

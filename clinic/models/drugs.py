@@ -1,0 +1,389 @@
+"""The hub's drug catalogue and its bilingual phrase library (drug consultations).
+
+A drug is found by any of its names in either script: its names are folded into search keys
+the way patient names are (`clinic.models.patients`), so 阿司匹林 finds 阿士匹靈's entry and
+"pana" finds Panadol. A phrase is the smallest piece of guidance a pharmacist vouches for, in
+English, Traditional (HK usage) and Simplified (mainland usage) Chinese. Phrases are never
+rewritten: a change is a new version that a second pharmacist approves; an answer keeps the
+version it used.
+"""
+
+from flask_babel import lazy_gettext as _l
+from peewee import (
+    SQL,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    fn,
+)
+
+from clinic.db import db, utcnow, write_transaction
+from clinic.models.core import AuditEvent, BaseModel, User
+from clinic.models.patients import (
+    CJK,
+    NOT_WORD,
+    SearchKeyField,
+    english_key,
+    english_words,
+    fold_chinese,
+    prefix_range,
+)
+from clinic.workflow import Refused
+
+__all__ = [
+    "APPROVED", "DRAFT", "DRUG_MODELS", "PHRASE_KINDS", "PHRASE_STATES", "SUPERSEDED", "Drug",
+    "DrugSearchKey", "Phrase",
+]  # fmt: skip
+
+PHRASE_KINDS = {
+    "dose": _l("Dose"),
+    "frequency": _l("Frequency"),
+    "route": _l("Route"),
+    "timing": _l("Timing"),
+    "duration": _l("Duration"),
+    "warning": _l("Warning"),
+}
+DRAFT, APPROVED, SUPERSEDED = "draft", "approved", "superseded"
+PHRASE_STATES = {
+    DRAFT: _l("Draft: waiting for a second pharmacist"),
+    APPROVED: _l("Approved"),
+    SUPERSEDED: _l("Superseded"),
+}
+DRUG_SEARCH_LIMIT = 10
+KEY_LENGTH = 100
+
+# Field limits, shared with the forms (over-long text is refused with the limit).
+GENERIC_MAX, BRANDS_MAX, CHINESE_MAX, REG_NO_MAX, NOTES_MAX = 200, 400, 200, 40, 2000
+PHRASE_MAX = 200
+
+
+def drug_search_tokens(query: str) -> list[str]:
+    """What the user typed as folded key prefixes (at most four words): Chinese folded to
+    Simplified without spaces, English upper case, digits kept ("B12", "500")."""
+    query = (query or "").strip()[:KEY_LENGTH]
+    tokens = []
+    for word in NOT_WORD.split(query):
+        if word:
+            tokens.append(fold_chinese(word) if CJK.search(word) else word.upper())
+    return tokens[:4]
+
+
+class Drug(BaseModel):
+    generic_name = CharField(max_length=GENERIC_MAX)
+    brand_names = CharField(max_length=BRANDS_MAX, default="")  # English, comma separated
+    name_hant = CharField(max_length=CHINESE_MAX, default="")
+    name_hans = CharField(max_length=CHINESE_MAX, default="")
+    hk_registered = BooleanField(default=False)
+    hk_reg_no = CharField(max_length=REG_NO_MAX, null=True)
+    mainland_marketed = BooleanField(default=False)
+    gba_listed = BooleanField(default=False)  # 港澳藥械通
+    notes = TextField(default="")
+    active = BooleanField(default=True)
+    # The generic name as a duplicate-check key (case, punctuation and word order ignored).
+    generic_key = CharField(max_length=GENERIC_MAX, default="", index=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    EDITABLE = (
+        "generic_name",
+        "brand_names",
+        "name_hant",
+        "name_hans",
+        "hk_registered",
+        "hk_reg_no",
+        "mainland_marketed",
+        "gba_listed",
+        "notes",
+        "active",
+    )
+
+    @property
+    def brands(self) -> list[str]:
+        return [b.strip() for b in (self.brand_names or "").split(",") if b.strip()]
+
+    def names(self) -> dict:
+        """The drug's name for each language of the app."""
+        english = self.generic_name
+        if self.brands:
+            english = f"{english} ({', '.join(self.brands)})"
+        return {
+            "en": english,
+            "zh_Hant_HK": self.name_hant or self.name_hans,
+            "zh_Hans_CN": self.name_hans or self.name_hant,
+        }
+
+    def name_in(self, locale) -> str:
+        """The name for a reader of `locale`; English when the catalogue has no Chinese."""
+        locale = str(locale or "en")
+        names = self.names()
+        if locale.startswith("zh_Hans"):
+            return names["zh_Hans_CN"] or self.generic_name
+        if locale.startswith("zh"):
+            return names["zh_Hant_HK"] or self.generic_name
+        return self.generic_name
+
+    # Search -----
+    def search_keys(self) -> set[str]:
+        keys = set()
+        for chinese in (self.name_hant, self.name_hans):
+            for part in NOT_WORD.split(chinese or ""):
+                folded = fold_chinese(part)
+                keys.update(folded[i:] for i in range(len(folded)))  # 阿司匹林, 司匹林 …
+        for name in (self.generic_name, *self.brands):
+            words = english_words(name)
+            keys.update(words)
+            if len(words) > 1:
+                keys.add(" ".join(words))
+        return {k[:KEY_LENGTH] for k in keys if k}
+
+    def refresh_search_keys(self) -> None:
+        DrugSearchKey.delete().where(DrugSearchKey.drug == self.id).execute()
+        rows = [{"drug": self.id, "key": key} for key in sorted(self.search_keys())]
+        if rows:
+            DrugSearchKey.insert_many(rows).execute()
+
+    def save(self, *args, **kwargs):
+        """Saved with its duplicate-check key and search keys, whoever saves it."""
+        self.generic_key = english_key(self.generic_name)[:GENERIC_MAX]
+        with db.atomic():
+            saved = super().save(*args, **kwargs)
+            self.refresh_search_keys()
+        return saved
+
+    @classmethod
+    def matching_ids(cls, tokens: list[str]):
+        """Ids of drugs with a key starting with every token: the longest token is a range
+        of the key index, each other one an index seek for that candidate."""
+        first, *others = sorted(tokens, key=len, reverse=True)
+        key = DrugSearchKey.alias("k1")
+        query = key.select(key.drug).where(prefix_range(key.key, first))
+        for token in others:
+            other = DrugSearchKey.alias()
+            query = query.where(
+                fn.EXISTS(
+                    other.select(SQL("1")).where(
+                        other.drug == key.drug, prefix_range(other.key, token)
+                    )
+                )
+            )
+        return query
+
+    @classmethod
+    def search(cls, query: str, limit: int = DRUG_SEARCH_LIMIT):
+        """Active drugs with a name starting with every typed word, in either script (one
+        query); an empty query matches nothing."""
+        tokens = drug_search_tokens(query)
+        if not tokens:
+            return cls.select().where(SQL("1 = 0"))
+        return (
+            cls.select()
+            .where(cls.active, cls.id.in_(cls.matching_ids(tokens)))
+            .order_by(cls.generic_name, cls.id)
+            .limit(limit)
+        )
+
+    @classmethod
+    def catalogue(cls, query: str = "", include_inactive: bool = True):
+        """The catalogue page: every drug (or the matches of `query`), by generic name."""
+        tokens = drug_search_tokens(query)
+        rows = cls.select().order_by(cls.generic_name, cls.id)
+        if tokens:
+            rows = rows.where(cls.id.in_(cls.matching_ids(tokens)))
+        if not include_inactive:
+            rows = rows.where(cls.active)
+        return rows
+
+    @classmethod
+    def same_generic(cls, generic_name: str, exclude=None) -> "Drug | None":
+        query = cls.select().where(cls.generic_key == english_key(generic_name)[:GENERIC_MAX])
+        if exclude:
+            query = query.where(cls.id != exclude)
+        return query.first()
+
+    # Writing -----
+    @classmethod
+    def add(cls, user: User, fields: dict) -> "Drug":
+        with write_transaction():
+            drug = cls(**fields)
+            drug.save()
+            AuditEvent.write(user, "drug_add", "drug", drug.id, drug.generic_name)
+        return drug
+
+    def change(self, user: User, fields: dict) -> None:
+        with write_transaction():
+            for name, value in fields.items():
+                setattr(self, name, value)
+            self.updated_at = utcnow()
+            self.save()
+            AuditEvent.write(user, "drug_change", "drug", self.id, self.generic_name)
+
+
+class DrugSearchKey(BaseModel):
+    """One folded key a drug is found by: a Chinese name from any character on, a word."""
+
+    drug = ForeignKeyField(Drug, on_delete="CASCADE", index=False)
+    key = SearchKeyField(max_length=KEY_LENGTH)
+
+    class Meta:
+        indexes = (
+            (("key", "drug"), False),  # search: a prefix is a range of this index
+            (("drug", "key"), False),  # the other words of a query; refresh by drug
+        )
+
+
+class Phrase(BaseModel):
+    """One version of an instruction phrase. Rows are never rewritten, only moved along
+    draft → approved → superseded; a change is a new row (version) of the same lineage."""
+
+    kind = CharField(choices=list(PHRASE_KINDS.items()))
+    lineage = IntegerField(null=True)  # the id of version 1; set in the writing transaction
+    version = IntegerField(default=1)
+    text_en = CharField(max_length=PHRASE_MAX)
+    text_hant = CharField(max_length=PHRASE_MAX)
+    text_hans = CharField(max_length=PHRASE_MAX)
+    state = CharField(default=DRAFT)
+    written_by = ForeignKeyField(User, backref="+")
+    written_at = DateTimeField(default=utcnow)
+    approved_by = ForeignKeyField(User, null=True, backref="+")
+    approved_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("lineage", "version"), True),  # two revisions at once: one of them is refused
+            (("kind", "state", "text_en"), False),  # the pickers: approved phrases of a kind
+        )
+
+    @property
+    def kind_label(self) -> str:
+        return str(PHRASE_KINDS.get(self.kind, self.kind))
+
+    @property
+    def state_label(self) -> str:
+        return str(PHRASE_STATES.get(self.state, self.state))
+
+    def text_in(self, locale) -> str:
+        locale = str(locale or "en")
+        if locale.startswith("zh_Hans"):
+            return self.text_hans
+        if locale.startswith("zh"):
+            return self.text_hant
+        return self.text_en
+
+    # Writing -----
+    @classmethod
+    def write(cls, user: User, kind: str, text_en: str, text_hant: str, text_hans: str):
+        """A new phrase: version 1, a draft until a second pharmacist approves it."""
+        if kind not in PHRASE_KINDS:
+            raise Refused(_l("Unknown kind of phrase."))
+        with write_transaction():
+            phrase = cls.create(
+                kind=kind, text_en=text_en, text_hant=text_hant, text_hans=text_hans,
+                written_by=user, written_at=utcnow(),
+            )  # fmt: skip
+            cls.update(lineage=phrase.id).where(cls.id == phrase.id).execute()
+            phrase.lineage = phrase.id
+            AuditEvent.write(user, "phrase_write", "phrase", phrase.id, kind)
+        return phrase
+
+    def revise(self, user: User, text_en: str, text_hant: str, text_hans: str) -> "Phrase":
+        """A new draft version of this approved phrase; this one stays usable until the new
+        one is approved. Refused if this is not the current version or one already waits."""
+        from peewee import IntegrityError
+
+        cls = type(self)
+        if self.state != APPROVED:
+            raise Refused(_l("Only the approved version of a phrase can be changed."))
+        try:
+            with write_transaction():
+                if cls.select().where(cls.lineage == self.lineage, cls.state == DRAFT).exists():
+                    raise Refused(_l("A new version of this phrase already waits for approval."))
+                latest = cls.select(fn.MAX(cls.version)).where(cls.lineage == self.lineage).scalar()
+                phrase = cls.create(
+                    kind=self.kind, lineage=self.lineage, version=(latest or 0) + 1,
+                    text_en=text_en, text_hant=text_hant, text_hans=text_hans,
+                    written_by=user, written_at=utcnow(),
+                )  # fmt: skip
+                AuditEvent.write(user, "phrase_revise", "phrase", phrase.id, f"v{phrase.version}")
+        except IntegrityError:
+            raise Refused(_l("A new version of this phrase already waits for approval.")) from None
+        return phrase
+
+    def approval_refusal(self, user: User):
+        """Why this user may not approve this version (None: they may)."""
+        from clinic.models.core import PHARMACIST
+
+        if not (user.has_role(PHARMACIST) and user.organisation.is_hub):
+            return _l("Only a hub pharmacist can approve a phrase.")
+        if self.written_by_id == user.id:
+            return _l("A second pharmacist must approve this phrase: you wrote it.")
+        if self.state != DRAFT:
+            return _l("This version is no longer a draft: it is %(state)s.", state=self.state_label)
+        return None
+
+    def approve(self, user: User) -> None:
+        """Draft → approved, once (compare-and-set: of two pharmacists approving at once one
+        wins, the other is refused); the version it replaces becomes superseded."""
+        reason = self.approval_refusal(user)
+        if reason is not None:
+            raise Refused(reason)
+        cls = type(self)
+        now = utcnow()
+        with write_transaction():
+            won = (
+                cls.update(state=APPROVED, approved_by=user, approved_at=now)
+                .where(cls.id == self.id, cls.state == DRAFT, cls.written_by != user.id)
+                .execute()
+            )
+            if won != 1:
+                current = cls.get_by_id(self.id)
+                self.__data__.update(current.__data__)
+                raise Refused(
+                    _l(
+                        "This version is no longer a draft: it is %(state)s.",
+                        state=self.state_label,
+                    )
+                )
+            cls.update(state=SUPERSEDED).where(
+                cls.lineage == self.lineage, cls.id != self.id, cls.state == APPROVED
+            ).execute()
+            self.state, self.approved_by, self.approved_at = APPROVED, user, now
+            AuditEvent.write(user, "phrase_approve", "phrase", self.id, f"v{self.version}")
+
+    # Reading -----
+    @classmethod
+    def usable(cls, kind: str | None = None):
+        """The approved (current) phrases, of one kind if given, in English order."""
+        query = cls.select().where(cls.state == APPROVED)
+        if kind:
+            query = query.where(cls.kind == kind)
+        return query.order_by(cls.kind, cls.text_en, cls.id)
+
+    @classmethod
+    def usable_or_refuse(cls, phrase_id, kind: str | None = None) -> "Phrase":
+        """The approved phrase with this id (of this kind); Refused with the reason otherwise
+        (a phrase id typed or kept by hand: unknown, a draft, superseded, another kind)."""
+        try:
+            phrase = cls.get_or_none(cls.id == int(phrase_id))
+        except (TypeError, ValueError):
+            phrase = None
+        if phrase is None:
+            raise Refused(_l("Unknown phrase."))
+        if phrase.state == DRAFT:
+            raise Refused(_l("This phrase is not approved yet and cannot be used."))
+        if phrase.state == SUPERSEDED:
+            raise Refused(_l("This phrase has a newer approved version: pick it again."))
+        if kind and phrase.kind != kind:
+            label = PHRASE_KINDS.get(kind, kind)
+            raise Refused(_l("This phrase is not a %(kind)s phrase.", kind=label))
+        return phrase
+
+    def versions(self):
+        """Every version of this phrase, newest first, with who wrote and approved each."""
+        cls = type(self)
+        return cls.select().where(cls.lineage == self.lineage).order_by(cls.version.desc())
+
+
+DRUG_MODELS = [Drug, DrugSearchKey, Phrase]
