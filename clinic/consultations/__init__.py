@@ -23,3 +23,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(catalogue_bp)
     register(app, Domain(name="drug_catalogue", audit_labels=CATALOGUE_AUDIT_LABELS))
+    from clinic.consultations.views import init_consultations
+
+    init_consultations(app)
