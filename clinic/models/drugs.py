@@ -21,7 +21,16 @@ from peewee import (
 )
 
 from clinic.db import db, utcnow, write_transaction
-from clinic.models.core import AuditEvent, BaseModel, User
+from clinic.inputs import parse_id
+from clinic.models.core import (
+    ADMIN,
+    PHARMACIST,
+    AuditEvent,
+    BaseModel,
+    ClinicHub,
+    Organisation,
+    User,
+)
 from clinic.models.patients import (
     CJK,
     NOT_WORD,
@@ -33,9 +42,11 @@ from clinic.models.patients import (
 )
 from clinic.workflow import Refused
 
+KEEPERS = (PHARMACIST, ADMIN)  # of a hub: they keep its drug catalogue
+
 __all__ = [
-    "APPROVED", "DRAFT", "DRUG_MODELS", "PHRASE_KINDS", "PHRASE_STATES", "SUPERSEDED", "Drug",
-    "DrugSearchKey", "Phrase",
+    "APPROVED", "DRAFT", "DRUG_MODELS", "KEEPERS", "PHRASE_KINDS", "PHRASE_STATES", "SUPERSEDED",
+    "Drug", "DrugSearchKey", "Phrase", "catalogue_hubs",
 ]  # fmt: skip
 
 PHRASE_KINDS = {
@@ -71,7 +82,22 @@ def drug_search_tokens(query: str) -> list[str]:
     return tokens[:4]
 
 
+def catalogue_hubs(user: User):
+    """The hubs whose catalogue this user reads: their own hub; a clinic's, the hubs it
+    refers to (as a query of ids)."""
+    if user.organisation.is_hub:
+        return [user.organisation_id]
+    return ClinicHub.select(ClinicHub.hub).where(ClinicHub.clinic == user.organisation_id)
+
+
+def _in_hubs(field, hubs):
+    return field == hubs[0] if isinstance(hubs, list) and len(hubs) == 1 else field.in_(hubs)
+
+
 class Drug(BaseModel):
+    """A drug of a hub's catalogue (each hub keeps its own; its clinics search it)."""
+
+    hub = ForeignKeyField(Organisation, backref="+")
     generic_name = CharField(max_length=GENERIC_MAX)
     brand_names = CharField(max_length=BRANDS_MAX, default="")  # English, comma separated
     name_hant = CharField(max_length=CHINESE_MAX, default="")
@@ -83,9 +109,12 @@ class Drug(BaseModel):
     notes = TextField(default="")
     active = BooleanField(default=True)
     # The generic name as a duplicate-check key (case, punctuation and word order ignored).
-    generic_key = CharField(max_length=GENERIC_MAX, default="", index=True)
+    generic_key = CharField(max_length=GENERIC_MAX, default="")
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("hub", "generic_key"), False),)
 
     EDITABLE = (
         "generic_name",
@@ -141,7 +170,9 @@ class Drug(BaseModel):
 
     def refresh_search_keys(self) -> None:
         DrugSearchKey.delete().where(DrugSearchKey.drug == self.id).execute()
-        rows = [{"drug": self.id, "key": key} for key in sorted(self.search_keys())]
+        rows = [
+            {"drug": self.id, "hub": self.hub_id, "key": key} for key in sorted(self.search_keys())
+        ]
         if rows:
             DrugSearchKey.insert_many(rows).execute()
 
@@ -154,12 +185,12 @@ class Drug(BaseModel):
         return saved
 
     @classmethod
-    def matching_ids(cls, tokens: list[str]):
-        """Ids of drugs with a key starting with every token: the longest token is a range
-        of the key index, each other one an index seek for that candidate."""
+    def matching_ids(cls, hubs, tokens: list[str]):
+        """Ids of drugs of these hubs with a key starting with every token: the longest
+        token is a range of the (hub, key) index, each other one an index seek."""
         first, *others = sorted(tokens, key=len, reverse=True)
         key = DrugSearchKey.alias("k1")
-        query = key.select(key.drug).where(prefix_range(key.key, first))
+        query = key.select(key.drug).where(_in_hubs(key.hub, hubs), prefix_range(key.key, first))
         for token in others:
             other = DrugSearchKey.alias()
             query = query.where(
@@ -172,33 +203,40 @@ class Drug(BaseModel):
         return query
 
     @classmethod
-    def search(cls, query: str, limit: int = DRUG_SEARCH_LIMIT):
-        """Active drugs with a name starting with every typed word, in either script (one
-        query); an empty query matches nothing."""
+    def search(cls, user: User, query: str, limit: int = DRUG_SEARCH_LIMIT):
+        """Active drugs of the user's catalogues with a name starting with every typed word,
+        in either script (one query); an empty query matches nothing."""
         tokens = drug_search_tokens(query)
         if not tokens:
             return cls.select().where(SQL("1 = 0"))
+        hubs = catalogue_hubs(user)
         return (
             cls.select()
-            .where(cls.active, cls.id.in_(cls.matching_ids(tokens)))
+            .where(cls.active, cls.id.in_(cls.matching_ids(hubs, tokens)))
             .order_by(cls.generic_name, cls.id)
             .limit(limit)
         )
 
     @classmethod
-    def catalogue(cls, query: str = "", include_inactive: bool = True):
-        """The catalogue page: every drug (or the matches of `query`), by generic name."""
+    def visible_to(cls, user: User):
+        """The drugs this user may open: the catalogue of their hub (keepers only)."""
+        if user.organisation.is_hub and user.has_role(*KEEPERS):
+            return cls.select().where(cls.hub == user.organisation_id)
+        return cls.select().where(SQL("1 = 0"))
+
+    @classmethod
+    def catalogue(cls, user: User, query: str = ""):
+        """The catalogue page: the hub's drugs (or the matches of `query`), by generic name."""
         tokens = drug_search_tokens(query)
-        rows = cls.select().order_by(cls.generic_name, cls.id)
+        rows = cls.visible_to(user).order_by(cls.generic_name, cls.id)
         if tokens:
-            rows = rows.where(cls.id.in_(cls.matching_ids(tokens)))
-        if not include_inactive:
-            rows = rows.where(cls.active)
+            rows = rows.where(cls.id.in_(cls.matching_ids([user.organisation_id], tokens)))
         return rows
 
     @classmethod
-    def same_generic(cls, generic_name: str, exclude=None) -> "Drug | None":
-        query = cls.select().where(cls.generic_key == english_key(generic_name)[:GENERIC_MAX])
+    def same_generic(cls, hub_id: int, generic_name: str, exclude=None) -> "Drug | None":
+        key = english_key(generic_name)[:GENERIC_MAX]
+        query = cls.select().where(cls.hub == hub_id, cls.generic_key == key)
         if exclude:
             query = query.where(cls.id != exclude)
         return query.first()
@@ -207,7 +245,7 @@ class Drug(BaseModel):
     @classmethod
     def add(cls, user: User, fields: dict) -> "Drug":
         with write_transaction():
-            drug = cls(**fields)
+            drug = cls(hub=user.organisation_id, **fields)
             drug.save()
             AuditEvent.write(user, "drug_add", "drug", drug.id, drug.generic_name)
         return drug
@@ -225,11 +263,12 @@ class DrugSearchKey(BaseModel):
     """One folded key a drug is found by: a Chinese name from any character on, a word."""
 
     drug = ForeignKeyField(Drug, on_delete="CASCADE", index=False)
+    hub = ForeignKeyField(Organisation, index=False)
     key = SearchKeyField(max_length=KEY_LENGTH)
 
     class Meta:
         indexes = (
-            (("key", "drug"), False),  # search: a prefix is a range of this index
+            (("hub", "key", "drug"), False),  # search: a prefix is a range of this index
             (("drug", "key"), False),  # the other words of a query; refresh by drug
         )
 
@@ -238,6 +277,7 @@ class Phrase(BaseModel):
     """One version of an instruction phrase. Rows are never rewritten, only moved along
     draft → approved → superseded; a change is a new row (version) of the same lineage."""
 
+    hub = ForeignKeyField(Organisation, backref="+")  # each hub vouches for its own
     kind = CharField(choices=list(PHRASE_KINDS.items()))
     lineage = IntegerField(null=True)  # the id of version 1; set in the writing transaction
     version = IntegerField(default=1)
@@ -253,7 +293,7 @@ class Phrase(BaseModel):
     class Meta:
         indexes = (
             (("lineage", "version"), True),  # two revisions at once: one of them is refused
-            (("kind", "state", "text_en"), False),  # the pickers: approved phrases of a kind
+            (("hub", "kind", "state", "text_en"), False),  # the pickers: approved, of a kind
         )
 
     @property
@@ -280,8 +320,8 @@ class Phrase(BaseModel):
             raise Refused(_l("Unknown kind of phrase."))
         with write_transaction():
             phrase = cls.create(
-                kind=kind, text_en=text_en, text_hant=text_hant, text_hans=text_hans,
-                written_by=user, written_at=utcnow(),
+                hub=user.organisation_id, kind=kind, text_en=text_en, text_hant=text_hant,
+                text_hans=text_hans, written_by=user, written_at=utcnow(),
             )  # fmt: skip
             cls.update(lineage=phrase.id).where(cls.id == phrase.id).execute()
             phrase.lineage = phrase.id
@@ -302,8 +342,9 @@ class Phrase(BaseModel):
                     raise Refused(_l("A new version of this phrase already waits for approval."))
                 latest = cls.select(fn.MAX(cls.version)).where(cls.lineage == self.lineage).scalar()
                 phrase = cls.create(
-                    kind=self.kind, lineage=self.lineage, version=(latest or 0) + 1,
-                    text_en=text_en, text_hant=text_hant, text_hans=text_hans,
+                    hub=self.hub_id, kind=self.kind, lineage=self.lineage,
+                    version=(latest or 0) + 1, text_en=text_en, text_hant=text_hant,
+                    text_hans=text_hans,
                     written_by=user, written_at=utcnow(),
                 )  # fmt: skip
                 AuditEvent.write(user, "phrase_revise", "phrase", phrase.id, f"v{phrase.version}")
@@ -313,9 +354,7 @@ class Phrase(BaseModel):
 
     def approval_refusal(self, user: User):
         """Why this user may not approve this version (None: they may)."""
-        from clinic.models.core import PHARMACIST
-
-        if not (user.has_role(PHARMACIST) and user.organisation.is_hub):
+        if not (user.has_role(PHARMACIST) and user.organisation_id == self.hub_id):
             return _l("Only a hub pharmacist can approve a phrase.")
         if self.written_by_id == user.id:
             return _l("A second pharmacist must approve this phrase: you wrote it.")
@@ -354,22 +393,22 @@ class Phrase(BaseModel):
 
     # Reading -----
     @classmethod
-    def usable(cls, kind: str | None = None):
-        """The approved (current) phrases, of one kind if given, in English order."""
+    def usable(cls, kind: str | None = None, hub=None):
+        """The approved (current) phrases (of a hub, of one kind if given), in English order."""
         query = cls.select().where(cls.state == APPROVED)
+        if hub is not None:
+            query = query.where(cls.hub == hub)
         if kind:
             query = query.where(cls.kind == kind)
         return query.order_by(cls.kind, cls.text_en, cls.id)
 
     @classmethod
-    def usable_or_refuse(cls, phrase_id, kind: str | None = None) -> "Phrase":
-        """The approved phrase with this id (of this kind); Refused with the reason otherwise
-        (a phrase id typed or kept by hand: unknown, a draft, superseded, another kind)."""
-        try:
-            phrase = cls.get_or_none(cls.id == int(phrase_id))
-        except (TypeError, ValueError):
-            phrase = None
-        if phrase is None:
+    def usable_or_refuse(cls, phrase_id, kind: str | None = None, hub=None) -> "Phrase":
+        """The approved phrase with this id (of this kind, of this hub); Refused with the
+        reason otherwise (an id sent by hand: unknown, a draft, superseded, another kind)."""
+        phrase_id = parse_id(phrase_id)
+        phrase = cls.get_or_none(cls.id == phrase_id) if phrase_id else None
+        if phrase is None or (hub is not None and phrase.hub_id != getattr(hub, "id", hub)):
             raise Refused(_l("Unknown phrase."))
         if phrase.state == DRAFT:
             raise Refused(_l("This phrase is not approved yet and cannot be used."))
