@@ -72,7 +72,11 @@ DEFAULTS = {
     # Drug consultations: the hub's deadline per urgency (same day: this local time, or the
     # minimum hours when that is later); whether a second pharmacist checks every answer
     # (True, False, or a list of hub names).
-    "CONSULTATION_DUE": {"immediate_hours": 1, "same_day_until": "18:00", "same_day_min_hours": 4,
-                         "routine_days": 3},
+    "CONSULTATION_DUE": {
+        "immediate_hours": 1,
+        "same_day_until": "18:00",
+        "same_day_min_hours": 4,
+        "routine_days": 3,
+    },
     "CONSULTATION_SECOND_CHECK": True,
 }

@@ -28,7 +28,7 @@ def _question_text(c: Consultation) -> str:
     parts = [
         f"Drug: {c.drug_text}",
         f"Question type: {c.question_type}",
-        f"Where registered: {c.where_registered}" + (" (GBA scheme listed)" if c.gba_listed else ""),
+        f"Where registered: {c.where_registered}" + (" (GBA listed)" if c.gba_listed else ""),
         c.details,
     ]
     if c.medications:
@@ -89,13 +89,17 @@ def _communication(c: Consultation, lines, references) -> dict:
         "sender": {"reference": _uuid("Organization", c.hub_id), "display": c.answered_by.name},
         "recipient": [{"reference": _uuid("Organization", c.clinic_id)}],
         "payload": payload,
-        "text": {"status": "generated", "div": _div("\n".join(p["contentString"] for p in payload))},
+        "text": {"status": "generated", "div": _div(_joined(payload))},
     }
     if c.patient_id:
         resource["subject"] = {"reference": _uuid("Patient", c.patient_id)}
     if c.state == ACKNOWLEDGED:
         resource["received"] = _instant(c.updated_at)
     return resource
+
+
+def _joined(payload: list[dict]) -> str:
+    return "\n".join(part["contentString"] for part in payload)
 
 
 def bundle(c: Consultation) -> dict:

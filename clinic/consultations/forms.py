@@ -44,7 +44,9 @@ class AskForm(OnceForm):
         _l("Where registered"), choices=options(WHERE_REGISTERED.items()), default="unknown",
         validators=[InputRequired(message=_l("Choose where the drug is registered."))],
     )  # fmt: skip
-    gba_listed = BooleanField(_l("Listed under the Hong Kong and Macao Drugs and Devices scheme (港澳藥械通)"))
+    gba_listed = BooleanField(
+        _l("Listed under the Hong Kong and Macao Drugs and Devices scheme (港澳藥械通)")
+    )
     question_type = SelectField(
         _l("Question type"), choices=options(QUESTION_TYPES.items(), blank=True),
         validators=[InputRequired(message=_l("Choose the question type."))],
@@ -120,10 +122,10 @@ class AnswerForm(Form):
     references = FieldList(FormField(ReferenceForm), min_entries=1, max_entries=6)
     more = StringField()  # "line" / "reference": add a blank one and show the form again
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, hub=None, **kwargs):
         super().__init__(*args, **kwargs)
         by_kind = {kind: [] for kind in PHRASE_PARTS}
-        for phrase in Phrase.usable():  # one statement for every picker
+        for phrase in Phrase.usable(hub=hub):  # one statement for every picker
             by_kind.setdefault(phrase.kind, []).append(phrase)
         self.choices = {
             kind: options(
@@ -145,9 +147,7 @@ class AnswerForm(Form):
                     entry.form[kind].choices = self.choices[kind]
 
     def validate_note(self, field):
-        has_line = any(
-            any(entry.form[kind].data for kind in PHRASE_PARTS) for entry in self.lines
-        )
+        has_line = any(any(entry.form[kind].data for kind in PHRASE_PARTS) for entry in self.lines)
         if not has_line and not (field.data or "").strip():
             raise ValidationError(_l("Give at least one guidance line or a note."))
 
@@ -165,7 +165,9 @@ class QuestionForm(Form):
 
 
 class InfoForm(Form):
-    answer = text(_l("Answer for the pharmacist"), _l("Write the answer for the pharmacist."), rows=3)
+    answer = text(
+        _l("Answer for the pharmacist"), _l("Write the answer for the pharmacist."), rows=3
+    )
 
 
 class SendBackForm(Form):

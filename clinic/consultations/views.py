@@ -22,7 +22,7 @@ from clinic.models.consultations import (
     URGENCIES,
     Consultation,
 )
-from clinic.models.drugs import Drug
+from clinic.models.drugs import Drug, catalogue_hubs
 from clinic.moving import make_move
 from clinic.workflow import TransitionError
 
@@ -192,14 +192,19 @@ def new():
 def _catalogue_drug(form) -> Drug | None:
     """The catalogue entry picked, or the one the typed name is exactly; None: free text."""
     if (form.drug_id.data or "").isdigit():
-        found = Drug.get_or_none(Drug.id == int(form.drug_id.data), Drug.active)
+        found = _catalogue().where(Drug.id == int(form.drug_id.data)).first()
         if found:
             return found
     typed = form.drug_text.data.casefold()
-    for candidate in Drug.search(form.drug_text.data, limit=5):
+    for candidate in Drug.search(current_user, form.drug_text.data, limit=5):
         if typed in {name.casefold() for name in _all_names(candidate)}:
             return candidate
     return None
+
+
+def _catalogue():
+    """The active drugs of the catalogues of the user's hubs."""
+    return Drug.select().where(Drug.active, Drug.hub.in_(catalogue_hubs(current_user)))
 
 
 def _all_names(drug: Drug) -> list[str]:
@@ -215,7 +220,7 @@ def _clinic_patients():
 def drug_matches():
     """As you type the drug: catalogue matches to pick (each pre-fills the registration)."""
     typed = (request.args.get("drug_text") or "").strip()[:200]
-    matches = Drug.search(typed, limit=8) if typed else []
+    matches = list(Drug.search(current_user, typed, limit=8)) if typed else []
     return fragment("consultations/_drug_matches.html", matches=matches, typed=typed)
 
 
@@ -223,7 +228,7 @@ def drug_matches():
 @roles_required(*ASKERS)
 def drug_fields():
     """The drug fields filled from one catalogue entry (its names, registration, 港澳藥械通)."""
-    drug = Drug.get_or_none(Drug.id == (arg_id("drug") or 0), Drug.active) or abort(404)
+    drug = _catalogue().where(Drug.id == (arg_id("drug") or 0)).first() or abort(404)
     form = forms.AskForm(formdata=None, hubs=[])
     form.drug_text.data, form.drug_id.data = drug.generic_name, str(drug.id)
     if drug.hk_registered and drug.mainland_marketed:
@@ -252,11 +257,15 @@ def _detail(consultation: Consultation) -> dict:
         "lines": consultation.guidance() if shown else [],
         "references": consultation.references() if shown else [],
         "answer_shown": shown,
-        "may_answer": consultation.answer_move in [m.name for m in consultation.moves_for(current_user)],
+        "may_answer": _may_answer(consultation),
         "may_advise": consultation.may_advise_referral(current_user),
         "version": _version(consultation),
         "poll_seconds": current_app.config["REFERRAL_POLL_SECONDS"],
     }
+
+
+def _may_answer(consultation: Consultation) -> bool:
+    return consultation.answer_move in [m.name for m in consultation.moves_for(current_user)]
 
 
 @bp.route("/<int:consultation_id>")
@@ -288,11 +297,11 @@ def _row(consultation: Consultation):
 def answer(consultation_id: int):
     """The answer: guidance lines picked from approved phrases, a note, references; signed."""
     consultation = _load(consultation_id)
-    if consultation.answer_move not in [m.name for m in consultation.moves_for(current_user)]:
+    if not _may_answer(consultation):
         flash(_("This is not possible now: the question is %(state)s.",
                 state=consultation.state_label), "error")  # fmt: skip
         return redirect(url_for("consultations.show", consultation_id=consultation.id), code=303)
-    form = forms.AnswerForm()
+    form = forms.AnswerForm(hub=consultation.hub_id)
     if request.method == "POST" and form.more.data in ("line", "reference"):
         form.add_blank()
         return render("consultations/answer.html", form=form, c=consultation)

@@ -38,8 +38,8 @@ from clinic.models.core import (
     User,
 )
 from clinic.models.drugs import Drug, Phrase
-from clinic.models.referrals import Referral
 from clinic.models.patients import CROSS_BORDER, Consent, Patient, fold_chinese, prefix_range
+from clinic.models.referrals import Referral
 from clinic.workflow import Conflict, Move, Refused, Stateful, Workflow
 
 __all__ = [
@@ -93,7 +93,8 @@ ANSWERED_STATES = (ANSWERED, ACKNOWLEDGED)
 FLOW = Workflow(
     CONSULTATION_STATES,
     (
-        Move("claim", (OPEN,), CLAIMED, HUB, (PHARMACIST,), _l("Claim"), _l("Claimed: it is yours.")),
+        Move("claim", (OPEN,), CLAIMED, HUB, (PHARMACIST,), _l("Claim"),
+             _l("Claimed: it is yours.")),
         Move("release", (CLAIMED,), OPEN, HUB, (PHARMACIST,), _l("Release"),
              _l("Released: back in the queue."), undo=True),
         Move("request_info", (CLAIMED,), INFO_REQUESTED, HUB, (PHARMACIST,),
@@ -152,7 +153,9 @@ def answer_due(urgency: str, now: dt.datetime, timezone: str) -> dt.datetime:
 
 def second_check_required(hub: Organisation) -> bool:
     """Config CONSULTATION_SECOND_CHECK: True (every hub), False (none) or a list of hub names."""
-    setting = current_app.config.get("CONSULTATION_SECOND_CHECK", True) if has_app_context() else True
+    setting = True
+    if has_app_context():
+        setting = current_app.config.get("CONSULTATION_SECOND_CHECK", True)
     if isinstance(setting, bool):
         return setting
     return hub.name in setting
@@ -380,7 +383,7 @@ class Consultation(Stateful, BaseModel):
         drug = (drug or "").strip()
         if drug:
             key = drug_key(drug)
-            matches = [d.id for d in Drug.search(drug, limit=10)]
+            matches = [d.id for d in Drug.search(user, drug, limit=10)]
             condition = prefix_range(cls.drug_key, key) if key else None
             if matches:
                 by_id = cls.drug.in_(matches)
@@ -489,12 +492,12 @@ class Consultation(Stateful, BaseModel):
         lines = [line for line in lines if any(line.values())]
         if not lines and not (note or "").strip():
             raise Refused(_l("Give at least one guidance line or a note."))
-        checked = [_checked_line(line) for line in lines]
+        checked = [_checked_line(line, self.hub_id) for line in lines]
         with write_transaction():
             self.transition(
-                user, name, note=(note or "").strip()[:200] or None,
-                expect={"claimed_by": user.id}, answer_note=(note or "").strip() or None,
-                answered_by=user, answered_at=utcnow(), checked_by=None, checked_at=None,
+                user, name, expect={"claimed_by": user.id},
+                answer_note=(note or "").strip() or None, answered_by=user,
+                answered_at=utcnow(), checked_by=None, checked_at=None,
             )  # fmt: skip
             GuidanceLine.delete().where(GuidanceLine.consultation == self.id).execute()
             ConsultationReference.delete().where(
@@ -532,17 +535,11 @@ class Consultation(Stateful, BaseModel):
         one was recorded; once it is withdrawn, the open question stops."""
         if not self.patient_id:
             return True
-        return not (
-            Consent.select()
-            .where(Consent.patient == self.patient_id, Consent.scope == CROSS_BORDER)
-            .exists()
-            and not Consent.select()
-            .where(
-                Consent.patient == self.patient_id, Consent.scope == CROSS_BORDER,
-                Consent.withdrawn_at.is_null(),
-            )  # fmt: skip
-            .exists()
+        consents = Consent.select().where(
+            Consent.patient == self.patient_id, Consent.scope == CROSS_BORDER
         )
+        recorded = consents.exists()
+        return not recorded or consents.where(Consent.withdrawn_at.is_null()).exists()
 
     def stop_for_consent(self, user: User) -> None:
         reason = str(_l("The patient withdrew their consent to share the record."))
@@ -595,7 +592,8 @@ class Consultation(Stateful, BaseModel):
             if changed != 1:
                 raise Conflict(_l("A referral was advised a moment ago."))
             self.referral = referral.id
-            AuditEvent.write(user, "advise_referral", "consultation", self.id, f"referral {referral.id}")
+            detail = f"referral {referral.id}"
+            AuditEvent.write(user, "advise_referral", "consultation", self.id, detail)
         return referral
 
     # ---- the answer's parts -----------------------------------------------------------------
@@ -632,12 +630,15 @@ def _clinic_doctor(clinic_id: int) -> User | None:
 PHRASE_PARTS = ("dose", "frequency", "route", "timing", "duration", "warning")
 
 
-def _checked_line(line: dict) -> dict:
+def _checked_line(line: dict, hub_id: int) -> dict:
     """A guidance line's values: the drug, and each part an approved, current phrase of its kind."""
     values = {"drug_text": (line.get("drug_text") or "").strip()[:200]}
     for part in PHRASE_PARTS:
         phrase_id = line.get(part)
-        values[part] = Phrase.usable_or_refuse(phrase_id, part).id if phrase_id else None
+        if phrase_id:
+            values[part] = Phrase.usable_or_refuse(phrase_id, part, hub=hub_id).id
+        else:
+            values[part] = None
     return values
 
 
