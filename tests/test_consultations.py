@@ -389,7 +389,10 @@ def test_today_and_the_patient_page_show_the_clinics_questions(app, login, make_
     patient = make_patient(english_name="CHOI, Today")
     consultation = ask(app, patient, drug_text="Omeprazole")
     nurse, pharmacist = login(NURSE), login(PHARMACIST)
-    assert "Omeprazole" in nurse.get("/today").get_data(as_text=True)
+    today = nurse.get("/today").get_data(as_text=True)
+    assert 'hx-get="/consultations/today"' in today  # the clinic's section loads on its own
+    section = nurse.get("/consultations/today", headers=HX).get_data(as_text=True)
+    assert "Omeprazole" in section and f"/consultations/{consultation.id}" in section
     assert "Omeprazole" in pharmacist.get("/today").get_data(as_text=True)
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert f"/consultations/patient/{patient.id}" in page

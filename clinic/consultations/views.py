@@ -90,10 +90,26 @@ def nav_count(user):
 
 
 def today_section(user) -> dict:
-    if not user.has_role(*ROLES):
+    """The pharmacist's Today is the queue, overdue first. A clinic's Today (whose check-in
+    queue always shows) loads its open and answered questions as a fragment of their own,
+    so the page's cost stays fixed."""
+    if user.has_role(*ASKERS) and user.organisation.is_clinic:
+        return {"consultations_today": [], "consultations_lazy": True}
+    if not user.has_role(PHARMACIST):
         return {}
     rows = Consultation.for_today(user)
     return {"consultations_today": rows} if rows else {}
+
+
+@bp.route("/today")
+@roles_required(*ASKERS)
+def today():
+    """The clinic's open and answered-to-acknowledge questions, for its Today page."""
+    rows = Consultation.for_today(current_user)
+    shown = sorted({c.patient_id for c in rows if c.patient_id})
+    if shown:
+        audit("list", "patient", None, "today consultations: " + ",".join(map(str, shown)))
+    return fragment("consultations/_today.html", consultations_today=rows)
 
 
 def _load(consultation_id) -> Consultation:

@@ -9,6 +9,8 @@ pharmacist, the clinic while it waits on the asker) and a due-by time from its u
 """
 
 import datetime as dt
+import json
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -44,8 +46,7 @@ from clinic.workflow import Conflict, Move, Refused, Stateful, Workflow
 
 __all__ = [
     "CONSULTATION_MODELS", "CONSULTATION_STATES", "QUESTION_TYPES", "URGENCIES",
-    "WHERE_REGISTERED", "Consultation", "ConsultationEvent", "ConsultationReference",
-    "GuidanceLine",
+    "WHERE_REGISTERED", "Consultation", "ConsultationEvent", "GuidanceLine",
 ]  # fmt: skip
 
 WHERE_REGISTERED = {
@@ -128,6 +129,12 @@ BUTTON_MOVES = ("claim", "release", "request_info", "give_info", "second_check",
                 "acknowledge", "cancel")  # fmt: skip
 
 
+class Reference(NamedTuple):
+    title: str
+    source: str = ""
+    link: str = ""
+
+
 def due_settings() -> dict:
     settings = dict(DEFAULT_DUE)
     if has_app_context():
@@ -191,6 +198,7 @@ class Consultation(Stateful, BaseModel):
     answered_at = DateTimeField(null=True)
     checked_by = ForeignKeyField(User, null=True)
     checked_at = DateTimeField(null=True)
+    cited = TextField(null=True)  # the references: JSON [{title, source, link}]
     referral = ForeignKeyField(Referral, null=True, backref="consultations")  # advised
     # Workflow
     state = CharField(default=OPEN, index=True)
@@ -366,8 +374,7 @@ class Consultation(Stateful, BaseModel):
         clinic's hubs (clinic staff)."""
         if user.organisation.is_hub:
             return [user.organisation_id]
-        links = ClinicHub.select(ClinicHub.hub).where(ClinicHub.clinic == user.organisation_id)
-        return [row.hub_id for row in links]
+        return ClinicHub.select(ClinicHub.hub).where(ClinicHub.clinic == user.organisation_id)
 
     @classmethod
     def library(cls, user: User, drug: str = "", question_type: str = "", limit: int = 20):
@@ -447,7 +454,17 @@ class Consultation(Stateful, BaseModel):
         span = self.answer_by - self.created_at
         return now + max(span, dt.timedelta(hours=1))
 
+    def moves_for(self, user: User) -> list[Move]:
+        """The moves this user may make now (a stop for consent is made by the withdrawal)."""
+        return [
+            m for m in FLOW.moves.values()
+            if m.name != "stop_for_consent" and self.refusal(user, m) is None
+        ]  # fmt: skip
+
     def refusal(self, user: User, move: Move) -> object | None:
+        base = super().refusal(user, move)
+        if base is not None:
+            return base
         needs_check = second_check_required(self.hub)
         if move.name == "answer" and needs_check:
             return _l("This hub checks every answer: it goes to a second pharmacist.")
@@ -461,7 +478,7 @@ class Consultation(Stateful, BaseModel):
             return _l("The second check is made by another pharmacist.")
         if move.name == "stop_for_consent" and self.consent_holds():
             return _l("The patient's consent is still valid.")
-        return super().refusal(user, move)
+        return None
 
     def claim(self, user: User) -> None:
         self.transition(user, "claim", claimed_by=user)
@@ -493,25 +510,21 @@ class Consultation(Stateful, BaseModel):
         if not lines and not (note or "").strip():
             raise Refused(_l("Give at least one guidance line or a note."))
         checked = [_checked_line(line, self.hub_id) for line in lines]
+        cited = [
+            {key: (reference.get(key) or "").strip()[:500] for key in ("title", "source", "link")}
+            for reference in references
+            if (reference.get("title") or "").strip()
+        ]
         with write_transaction():
             self.transition(
                 user, name, expect={"claimed_by": user.id},
                 answer_note=(note or "").strip() or None, answered_by=user,
                 answered_at=utcnow(), checked_by=None, checked_at=None,
+                cited=json.dumps(cited, ensure_ascii=False) if cited else None,
             )  # fmt: skip
             GuidanceLine.delete().where(GuidanceLine.consultation == self.id).execute()
-            ConsultationReference.delete().where(
-                ConsultationReference.consultation == self.id
-            ).execute()
             for position, line in enumerate(checked, start=1):
                 GuidanceLine.create(consultation=self.id, position=position, **line)
-            for reference in references:
-                if (reference.get("title") or "").strip():
-                    ConsultationReference.create(
-                        consultation=self.id, title=reference["title"].strip(),
-                        source=(reference.get("source") or "").strip(),
-                        link=(reference.get("link") or "").strip() or None,
-                    )  # fmt: skip
 
     def second_check(self, user: User) -> None:
         self.transition(user, "second_check", checked_by=user, checked_at=utcnow())
@@ -600,12 +613,9 @@ class Consultation(Stateful, BaseModel):
     def guidance(self) -> list["GuidanceLine"]:
         return list(GuidanceLine.with_phrases().where(GuidanceLine.consultation == self.id))
 
-    def references(self) -> list["ConsultationReference"]:
-        return list(
-            ConsultationReference.select()
-            .where(ConsultationReference.consultation == self.id)
-            .order_by(ConsultationReference.id)
-        )
+    def references(self) -> list[Reference]:
+        """The references the answer cites (title, source, optional link)."""
+        return [Reference(**cited) for cited in json.loads(self.cited or "[]")]
 
     @property
     def clinic_may_read_answer(self) -> bool:
@@ -674,13 +684,6 @@ class GuidanceLine(BaseModel):
         return sep.join(words)
 
 
-class ConsultationReference(BaseModel):
-    consultation = ForeignKeyField(Consultation, backref="cited", index=True)
-    title = CharField(max_length=300)
-    source = CharField(max_length=200, default="")
-    link = CharField(max_length=500, null=True)
-
-
 class ConsultationEvent(TimelineEvent):
     """Append-only timeline of a consultation."""
 
@@ -692,4 +695,4 @@ class ConsultationEvent(TimelineEvent):
 
 Consultation.timeline_model = ConsultationEvent
 
-CONSULTATION_MODELS = [Consultation, GuidanceLine, ConsultationReference, ConsultationEvent]
+CONSULTATION_MODELS = [Consultation, GuidanceLine, ConsultationEvent]
