@@ -451,3 +451,29 @@ def test_fhir_bundle_validates_for_every_state(app, login, make_patient, state):
         assert "Take 1 tablet" in texts and "每次服一粒" in texts and "每次服一片" in texts
     else:
         assert "Communication" not in kinds
+
+
+def test_the_drug_is_matched_as_you_type_and_a_match_prefills_the_registration(app, login):
+    from clinic.models import Drug
+
+    with app.test_request_context():
+        drug = Drug.add(user(PHARMACIST), {
+            "generic_name": "Paracetamol", "brand_names": "Panadol", "name_hant": "撲熱息痛",
+            "name_hans": "扑热息痛", "hk_registered": True, "hk_reg_no": "HK-12345",
+            "mainland_marketed": True, "gba_listed": True,
+        })  # fmt: skip
+    nurse = login(NURSE)
+    form = nurse.get("/consultations/new").get_data(as_text=True)
+    assert 'hx-get="/consultations/new/drugs"' in form
+    matches = nurse.get("/consultations/new/drugs?drug_text=扑热", headers=HX)
+    text = matches.get_data(as_text=True)
+    assert f"pick={drug.id}" in text and "撲熱息痛" in text
+    nothing = nurse.get("/consultations/new/drugs?drug_text=Zzyzx", headers=HX)
+    assert "Not in the catalogue" in nothing.get_data(as_text=True)
+    fields = nurse.get(f"/consultations/new/drugs?pick={drug.id}", headers=HX)
+    filled = fields.get_data(as_text=True)
+    assert 'value="Paracetamol"' in filled and f'value="{drug.id}"' in filled
+    assert re.search(r'value="both"[^>]*checked|checked[^>]*value="both"', filled)
+    assert re.search(r'id="gba_listed"[^>]*checked|checked[^>]*id="gba_listed"', filled)
+    other_hub_drug = login("doctor@huangge.demo").get("/consultations/new/drugs?pick=999999")
+    assert other_hub_drug.status_code == 404

@@ -105,3 +105,67 @@ def test_an_inline_move_stays_within_the_move_budget(login, count_statements, ma
 def test_the_poll_pattern_finds_polled_regions():
     page = '<div hx-get="/referrals/?state=&amp;v=3-1.0" hx-trigger="every 20s"></div>'
     assert [parse_qs(urlsplit(u.replace("&amp;", "&")).query)["v"] for u in POLLED.findall(page)]
+
+
+def _consultations(patient, count: int):
+    from clinic.models import Consultation
+
+    nurse, hub = user("nurse@jinzhou.demo"), Organisation.by_name("Nansha Hub Hospital")
+    for _ in range(count):
+        Consultation.ask(
+            nurse, hub, patient, drug_text="Amlodipine", question_type="dosing",
+            urgency="same_day", details="Dose in renal impairment?",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "email, url",
+    [
+        ("pharmacist@hub.demo", "/consultations/"),
+        ("pharmacist@hub.demo", "/consultations/?state=open&urgency=same_day&type=dosing"),
+        ("pharmacist@hub.demo", "/today"),
+        ("nurse@jinzhou.demo", "/consultations/"),
+        ("nurse@jinzhou.demo", "/consultations/today"),
+        ("nurse@jinzhou.demo", "/consultations/library?drug=aml"),
+    ],
+)
+def test_consultation_lists_run_as_many_statements_for_50_rows_as_for_1(
+    login, count_statements, make_patient, email, url
+):
+    from clinic.models import Consultation
+
+    client = login(email)
+    _consultations(make_patient(english_name="CHAN, Tai Man"), 1)
+    pharmacist = user("pharmacist@hub.demo")
+
+    def answer_all():  # the library lists answered questions
+        for c in Consultation.select().where(Consultation.state == "open"):
+            c.claim(pharmacist)
+            c.answer(pharmacist, [], "Halve the dose.", [])
+
+    if "library" in url:
+        answer_all()
+    one, _ = statements(count_statements, client.get, url)
+    for n in range(49):
+        _consultations(make_patient(english_name=f"CHAN, Number {n}"), 1)
+    if "library" in url:
+        answer_all()
+    fifty, response = statements(count_statements, client.get, url)
+    assert response.status_code == 200
+    assert fifty == one, f"{url}: {one} statements for 1 row, {fifty} for 50"
+
+
+def test_an_inline_claim_stays_within_the_move_budget(app, login, count_statements, make_patient):
+    from clinic.models import Consultation
+
+    pharmacist = login("pharmacist@hub.demo")
+    _consultations(make_patient(), 1)
+    consultation = Consultation.select().order_by(Consultation.id.desc()).first()
+    headers = HX | {"X-CSRFToken": pharmacist.csrf_token()}
+    url = f"/consultations/{consultation.id}/claim"
+    ran, row = statements(count_statements, lambda: pharmacist.post(url, headers=headers))
+    assert row.status_code == 200 and Consultation.get_by_id(consultation.id).state == "claimed"
+    assert ran <= FRAGMENT, ran
+    url = f"/consultations/{consultation.id}/request-info"
+    ran, form = statements(count_statements, pharmacist.get, url, headers=HX)
+    assert form.status_code == 200 and ran <= FRAGMENT, ran

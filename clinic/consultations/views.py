@@ -233,18 +233,18 @@ def _clinic_patients():
 
 @bp.route("/new/drugs")
 @roles_required(*ASKERS)
-def drug_matches():
-    """As you type the drug: catalogue matches to pick (each pre-fills the registration)."""
+def drugs():
+    """As you type the drug: catalogue matches to pick; a match picked (`pick`): the drug
+    fields filled from it (its names, where registered, 港澳藥械通)."""
+    if request.args.get("pick"):
+        return _drug_fields(arg_id("pick"))
     typed = (request.args.get("drug_text") or "").strip()[:200]
     matches = list(Drug.search(current_user, typed, limit=8)) if typed else []
     return fragment("consultations/_drug_matches.html", matches=matches, typed=typed)
 
 
-@bp.route("/new/drug")
-@roles_required(*ASKERS)
-def drug_fields():
-    """The drug fields filled from one catalogue entry (its names, registration, 港澳藥械通)."""
-    drug = _catalogue().where(Drug.id == (arg_id("drug") or 0)).first() or abort(404)
+def _drug_fields(drug_id: int | None):
+    drug = _catalogue().where(Drug.id == (drug_id or 0)).first() or abort(404)
     form = forms.AskForm(formdata=None, hubs=[])
     form.drug_text.data, form.drug_id.data = drug.generic_name, str(drug.id)
     if drug.hk_registered and drug.mainland_marketed:
