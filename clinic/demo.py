@@ -77,6 +77,7 @@ def load() -> None:
         from clinic.consultations import demo as consultations_demo
 
         consultations_demo.load(CLINIC_A, "nurse@jinzhou.demo", "pharmacist@hub.demo")
+        consultations_demo.load(CLINIC_B, "nurse@huangge.demo", "pharmacist@hub.demo", count=2)
 
 
 def accounts_text() -> str:

@@ -477,3 +477,25 @@ def test_the_drug_is_matched_as_you_type_and_a_match_prefills_the_registration(a
     assert re.search(r'id="gba_listed"[^>]*checked|checked[^>]*id="gba_listed"', filled)
     other_hub_drug = login("doctor@huangge.demo").get("/consultations/new/drugs?pick=999999")
     assert other_hub_drug.status_code == 404
+
+
+def test_hub_access_to_consultations_ends_when_the_window_closes(app, login):
+    from test_tenancy import assert_unreachable, record_pages
+
+    with app.test_request_context():
+        for c in Consultation.select().where(Consultation.state.in_(["claimed", "checking"])):
+            c.release(c.claimed_by) if c.state == "claimed" else c.second_check(
+                user(PHARMACIST_TWO)
+            )
+        for c in Consultation.select().where(Consultation.state == "info_requested"):
+            c.give_info(c.asked_by, "Done")
+            c.release(c.claimed_by)
+        for c in Consultation.select():
+            if c.state == "open":
+                c.cancel(c.asked_by, "Closed for the test")
+            elif c.state == "answered":
+                c.acknowledge(c.asked_by)
+    gets, posts = record_pages(login(PHARMACIST), "/consultations/?state=all")
+    assert any(u.endswith("/fhir") for u in gets) and any("/patients/" in u for u in gets)
+    with past_access_window(app):
+        assert_unreachable(login(PHARMACIST), gets, posts)

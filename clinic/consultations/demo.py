@@ -1,7 +1,7 @@
 """Demo drug consultations: questions from the first clinic in each state of the workflow,
 answered ones with guidance lines of the hub's approved phrases (when the demo loaded some)."""
 
-from clinic.models import Organisation, Patient, Phrase, User
+from clinic.models import Organisation, Patient, Phrase, Referral, User
 from clinic.models.consultations import Consultation
 
 QUESTIONS = (
@@ -44,16 +44,24 @@ QUESTIONS = (
 )
 
 
-def load(clinic_name: str, nurse_email: str, pharmacist_email: str) -> None:
+def load(clinic_name: str, nurse_email: str, pharmacist_email: str, count: int = 5) -> None:
     clinic = Organisation.by_name(clinic_name)
     hub = clinic.hubs().first()
     nurse = User.get(User.email == nurse_email)
     pharmacist = User.get(User.email == pharmacist_email)
-    patients = list(Patient.select().where(Patient.clinic == clinic).order_by(Patient.id).limit(5))
+    # Patients the hub knows of through no referral: its pharmacists see them only through
+    # these questions (need to know).
+    referred = Referral.select(Referral.patient)
+    patients = list(
+        Patient.select()
+        .where(Patient.clinic == clinic, Patient.id.not_in(referred))
+        .order_by(Patient.id)
+        .limit(5)
+    )
     phrases = {}
     for phrase in Phrase.usable(hub=hub.id):
         phrases.setdefault(phrase.kind, phrase.id)
-    for n, (drug, kind, urgency, details, goal) in enumerate(QUESTIONS):
+    for n, (drug, kind, urgency, details, goal) in enumerate(QUESTIONS[-count:]):
         patient = patients[n % len(patients)] if patients else None
         c = Consultation.ask(
             nurse, hub, patient, drug_text=drug, question_type=kind, urgency=urgency,
