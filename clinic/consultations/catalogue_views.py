@@ -97,6 +97,10 @@ def _keeps_catalogue() -> bool:
 @hub_roles_required(*KEEPERS)
 def new_drug():
     form = forms.NewDrugForm(hub_id=current_user.organisation_id)
+    if request.method == "POST" and (
+        earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id)
+    ):
+        return redirect(earlier, code=303)  # sent twice: the first one's result
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("consultations/drugs/new.html", status=status, form=form)
@@ -161,6 +165,10 @@ def pick_phrase():
 @hub_roles_required(PHARMACIST)
 def new_phrase():
     form = forms.PhraseForm()
+    if request.method == "POST" and (
+        earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id)
+    ):
+        return redirect(earlier, code=303)
     if request.method == "GET" and request.args.get("kind") in PHRASE_KINDS:
         form.kind.data = request.args["kind"]
     if not form.validate_on_submit():
