@@ -360,7 +360,10 @@ class Phrase(BaseModel):
         if self.written_by_id == user.id:
             return _l("A second pharmacist must approve this phrase: you wrote it.")
         if self.state != DRAFT:
-            return _l("This version is no longer a draft: it is %(state)s.", state=self.state_label)
+            return _l(
+                "This version is no longer a draft: it is %(state)s.",
+                state=PHRASE_STATES.get(self.state, self.state),
+            )
         return None
 
     def approve(self, user: User) -> None:
@@ -383,7 +386,7 @@ class Phrase(BaseModel):
                 raise Refused(
                     _l(
                         "This version is no longer a draft: it is %(state)s.",
-                        state=self.state_label,
+                        state=PHRASE_STATES.get(self.state, self.state),
                     )
                 )
             cls.update(state=SUPERSEDED).where(
