@@ -74,6 +74,9 @@ def load() -> None:
         from clinic.service_days import demo as service_days_demo
 
         service_days_demo.load(CLINIC_A, CLINIC_B, "doctor@jinzhou.demo", "specialist@hub.demo")
+        from clinic.consultations import demo_catalogue
+
+        demo_catalogue.load(HUB_NAME, "pharmacist@hub.demo", "pharmacist2@hub.demo")
         from clinic.consultations import demo as consultations_demo
 
         consultations_demo.load(CLINIC_A, "nurse@jinzhou.demo", "pharmacist@hub.demo")

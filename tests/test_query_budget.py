@@ -169,3 +169,58 @@ def test_an_inline_claim_stays_within_the_move_budget(app, login, count_statemen
     url = f"/consultations/{consultation.id}/request-info"
     ran, form = statements(count_statements, pharmacist.get, url, headers=HX)
     assert form.status_code == 200 and ran <= FRAGMENT, ran
+
+
+@pytest.mark.parametrize(
+    "email, url",
+    [
+        ("pharmacist@hub.demo", "/consultations/drugs/search?q=阿司匹林"),
+        ("nurse@jinzhou.demo", "/consultations/drugs/search?q=amox+clav&name=drug_id"),
+        ("doctor@jinzhou.demo", "/consultations/drugs/search?drug=para"),
+        ("pharmacist@hub.demo", "/consultations/phrases/pick?kind=dose&q=tablet&name=dose"),
+        ("pharmacist@hub.demo", "/consultations/phrases/pick?kind=timing&q=飯後"),
+        ("pharmacist@hub.demo", "/consultations/phrases?kind=warning&q=alcohol"),
+        ("pharmacist@hub.demo", "/consultations/drugs?q=amox"),
+    ],
+)
+def test_the_catalogue_search_and_pickers_stay_within_the_fragment_budget(
+    login, count_statements, email, url
+):
+    client = login(email)
+    ran, part = statements(count_statements, client.get, url, headers=HX)
+    assert part.status_code == 200 and (b"data-" in part.data or b"<tr" in part.data), url
+    assert ran <= FRAGMENT, f"{url}: {ran}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/consultations/drugs",
+        "/consultations/drugs/search?q=zz",
+        "/consultations/phrases",
+        "/consultations/phrases/pick?kind=dose&q=zz",
+    ],
+)
+def test_the_catalogue_runs_as_many_statements_for_50_rows_as_for_1(
+    app, login, count_statements, url
+):
+    from clinic.models import Drug, Phrase
+
+    client = login("pharmacist@hub.demo")
+    writer, approver = user("pharmacist@hub.demo"), user("pharmacist2@hub.demo")
+
+    def add(n: int):
+        with app.test_request_context():
+            Drug.add(
+                writer, {"generic_name": f"Zz drug {n}", "name_hant": "測試", "name_hans": "测试"}
+            )
+            phrase = Phrase.write(writer, "dose", f"Zz {n} tablets", "每次服用一粒", "每次服用1片")
+            phrase.approve(approver)
+
+    add(0)
+    one, _ = statements(count_statements, client.get, url)
+    for n in range(1, 50):
+        add(n)
+    fifty, response = statements(count_statements, client.get, url)
+    assert response.status_code == 200
+    assert fifty == one, f"{url}: {one} statements for 1 row, {fifty} for 50"

@@ -19,10 +19,18 @@ CATALOGUE_AUDIT_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    from clinic.consultations.catalogue_views import catalogue_bp
+    from clinic.consultations.catalogue_views import catalogue_bp, nav_count
 
     app.register_blueprint(catalogue_bp)
-    register(app, Domain(name="drug_catalogue", audit_labels=CATALOGUE_AUDIT_LABELS))
+    register(
+        app,
+        Domain(
+            name="drug_catalogue",
+            nav_template="consultations/drugs/_nav.html",
+            nav_count=nav_count,
+            audit_labels=CATALOGUE_AUDIT_LABELS,
+        ),
+    )
     from clinic.consultations.views import init_consultations
 
     init_consultations(app)

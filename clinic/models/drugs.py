@@ -10,6 +10,7 @@ version it used.
 
 from flask_babel import lazy_gettext as _l
 from peewee import (
+    JOIN,
     SQL,
     BooleanField,
     CharField,
@@ -359,7 +360,10 @@ class Phrase(BaseModel):
         if self.written_by_id == user.id:
             return _l("A second pharmacist must approve this phrase: you wrote it.")
         if self.state != DRAFT:
-            return _l("This version is no longer a draft: it is %(state)s.", state=self.state_label)
+            return _l(
+                "This version is no longer a draft: it is %(state)s.",
+                state=PHRASE_STATES.get(self.state, self.state),
+            )
         return None
 
     def approve(self, user: User) -> None:
@@ -382,7 +386,7 @@ class Phrase(BaseModel):
                 raise Refused(
                     _l(
                         "This version is no longer a draft: it is %(state)s.",
-                        state=self.state_label,
+                        state=PHRASE_STATES.get(self.state, self.state),
                     )
                 )
             cls.update(state=SUPERSEDED).where(
@@ -419,10 +423,81 @@ class Phrase(BaseModel):
             raise Refused(_l("This phrase is not a %(kind)s phrase.", kind=label))
         return phrase
 
-    def versions(self):
-        """Every version of this phrase, newest first, with who wrote and approved each."""
-        cls = type(self)
-        return cls.select().where(cls.lineage == self.lineage).order_by(cls.version.desc())
+    @classmethod
+    def _with_people(cls, query):
+        """The phrases with who wrote (`written_by`) and approved (`approved_by`) each."""
+        writer, approver = User.alias(), User.alias()
+        return (
+            query.select_extend(writer, approver)
+            .join(writer, on=(cls.written_by == writer.id), attr="written_by")
+            .switch(cls)
+            .join(
+                approver, JOIN.LEFT_OUTER, on=(cls.approved_by == approver.id), attr="approved_by"
+            )
+        )
+
+    @classmethod
+    def matching(cls, query, text: str):
+        """Phrases whose text in any script contains `text` (Chinese compared folded)."""
+        text = (text or "").strip()[:PHRASE_MAX]
+        if not text:
+            return query
+        if CJK.search(text):
+            folded = fold_chinese(text)
+            return query.where(cls.text_hant.contains(text) | cls.text_hans.contains(folded))
+        return query.where(cls.text_en.contains(text))
+
+    @classmethod
+    def library(cls, user: User, kind: str = "", state: str = "", query: str = "") -> list:
+        """The hub's phrases for the library page, by kind (in PHRASE_KINDS order), then
+        English text: current ones (drafts and approved) unless a state (or "all") is asked."""
+        rows = cls._with_people(cls.select().where(cls.hub == user.organisation_id))
+        if kind:
+            rows = rows.where(cls.kind == kind)
+        if state in PHRASE_STATES:
+            rows = rows.where(cls.state == state)
+        elif state != "all":
+            rows = rows.where(cls.state.in_((DRAFT, APPROVED)))
+        order = list(PHRASE_KINDS)
+        found = cls.matching(rows, query).order_by(cls.text_en, cls.version)
+        return sorted(found, key=lambda p: order.index(p.kind) if p.kind in order else 99)
+
+    @classmethod
+    def pick(cls, user: User, kind: str, query: str = "", limit: int = 30):
+        """Approved phrases of a kind of the user's hub, for a picker."""
+        return cls.matching(cls.usable(kind, user.organisation_id), query).limit(limit)
+
+    @classmethod
+    def awaiting_approval(cls, user: User):
+        """Drafts of the user's hub written by someone else: theirs to approve."""
+        return cls.select().where(
+            cls.hub == user.organisation_id, cls.state == DRAFT, cls.written_by != user.id
+        )
+
+    @classmethod
+    def with_versions(cls, user: User, phrase_id) -> "Phrase | None":
+        """The version with this id of the user's hub, with every version of its lineage,
+        newest first, as `.version_list` (one query)."""
+        phrase_id = parse_id(phrase_id)
+        if not phrase_id:
+            return None
+        lineage = cls.select(cls.lineage).where(
+            cls.id == phrase_id, cls.hub == user.organisation_id
+        )
+        rows = list(
+            cls._with_people(cls.select())
+            .where(cls.lineage.in_(lineage))
+            .order_by(cls.version.desc())
+        )
+        found = next((row for row in rows if row.id == phrase_id), None)
+        if found is not None:
+            found.version_list = rows
+        return found
+
+    def revisable(self) -> bool:
+        """Approved, and no newer version waiting (needs `.version_list`)."""
+        waiting = any(v.state == DRAFT for v in getattr(self, "version_list", ()))
+        return self.state == APPROVED and not waiting
 
 
 DRUG_MODELS = [Drug, DrugSearchKey, Phrase]
