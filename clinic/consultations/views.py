@@ -224,7 +224,7 @@ def _catalogue():
 
 
 def _all_names(drug: Drug) -> list[str]:
-    return [drug.generic_name, drug.name_hant, drug.name_hans, *drug.brands()]
+    return [drug.generic_name, drug.name_hant, drug.name_hans, *drug.brands]
 
 
 def _clinic_patients():
