@@ -7,7 +7,7 @@ import pytest
 
 from clinic.consultations.demo_catalogue import DRUGS
 from clinic.db import db, is_sqlite
-from clinic.models import CLINIC, HUB, AuditEvent, Drug, Organisation, User
+from clinic.models import CLINIC, HUB, AuditEvent, Drug, Organisation, Phrase, User
 from clinic.models.drugs import drug_search_tokens
 
 from conftest import log_in, user
@@ -242,3 +242,18 @@ def test_the_demo_catalogue_has_thirty_common_drugs_in_three_scripts(demo_data):
     assert all(d.generic_name and d.name_hant and d.name_hans for d in drugs)
     assert all(d.hk_reg_no is None for d in drugs)  # never made up
     assert {d.hub.name for d in drugs} == {HUB_NAME}
+
+
+@pytest.mark.parametrize("language", ["zh_Hant_HK", "zh_Hans_CN"])
+def test_the_catalogue_pages_are_fully_translated(app, pharmacist, language):
+    from test_i18n import visible_english
+
+    pharmacist.post("/language", data={"lang": language})
+    phrase = Phrase.get(Phrase.state == "draft")
+    for url in ("/consultations/drugs", "/consultations/drugs/new",
+                f"/consultations/drugs/{drug('Aspirin').id}/edit", "/consultations/phrases",
+                "/consultations/phrases/new", f"/consultations/phrases/{phrase.id}",
+                f"/consultations/phrases/{phrase.lineage}",
+                "/consultations/drugs/search?q=zzz"):  # fmt: skip
+        page = pharmacist.get(url).get_data(as_text=True)
+        assert visible_english(app, page) == set(), url
