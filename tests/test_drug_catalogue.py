@@ -257,3 +257,39 @@ def test_the_catalogue_pages_are_fully_translated(app, pharmacist, language):
                 "/consultations/drugs/search?q=zzz"):  # fmt: skip
         page = pharmacist.get(url).get_data(as_text=True)
         assert visible_english(app, page) == set(), url
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "zh-Hant-HK", "zh-Hans-CN"])
+def test_catalogue_pages_work_in_a_browser_without_serious_accessibility_violations(
+    new_page, demo_data, lang
+):
+    from test_accessibility import check, choose
+
+    page = new_page("pharmacist@hub.demo")
+    choose(page, lang)
+    found = []
+    draft = Phrase.get(Phrase.state == "draft")
+    for url in ("/consultations/drugs", "/consultations/drugs/new", "/consultations/phrases",
+                "/consultations/phrases/new", f"/consultations/phrases/{draft.id}"):  # fmt: skip
+        page.goto(url)
+        found += check(page, lang, url)
+    # As you type: the mainland name finds the entry kept under its Hong Kong name.
+    page.goto("/consultations/drugs/new")
+    page.locator("#generic_name").press_sequentially("阿司匹林")
+    page.locator("#drug-matches li[data-generic-name='Aspirin']").wait_for()
+    found += check(page, lang, "drug matches")
+    # The picker: the approved phrases of a kind, in three scripts.
+    page.goto("/consultations/phrases")
+    page.locator("#pick-kind").select_option("timing")
+    page.locator("#phrase-pick li[data-text-en='After food']").wait_for()
+    assert "飯後服用" in page.locator("#phrase-pick").inner_text()
+    found += check(page, lang, "phrase picker")
+    # A refused phrase (422) keeps what was typed.
+    page.goto("/consultations/phrases/new")
+    page.locator("#text_en").fill("Take 3 tablets")
+    page.locator("form.card button.primary").click()
+    page.locator(".form-error").wait_for()
+    assert page.locator("#text_en").input_value() == "Take 3 tablets"
+    found += check(page, lang, "phrase refused")
+    assert not found, "\n".join(found)
