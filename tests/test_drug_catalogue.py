@@ -7,7 +7,7 @@ import pytest
 
 from clinic.consultations.demo_catalogue import DRUGS
 from clinic.db import db, is_sqlite
-from clinic.models import CLINIC, HUB, AuditEvent, Drug, Organisation, User
+from clinic.models import CLINIC, HUB, AuditEvent, Drug, Organisation, Phrase, User
 from clinic.models.drugs import drug_search_tokens
 
 from conftest import log_in, user
@@ -242,3 +242,54 @@ def test_the_demo_catalogue_has_thirty_common_drugs_in_three_scripts(demo_data):
     assert all(d.generic_name and d.name_hant and d.name_hans for d in drugs)
     assert all(d.hk_reg_no is None for d in drugs)  # never made up
     assert {d.hub.name for d in drugs} == {HUB_NAME}
+
+
+@pytest.mark.parametrize("language", ["zh_Hant_HK", "zh_Hans_CN"])
+def test_the_catalogue_pages_are_fully_translated(app, pharmacist, language):
+    from test_i18n import visible_english
+
+    pharmacist.post("/language", data={"lang": language})
+    phrase = Phrase.get(Phrase.state == "draft")
+    for url in ("/consultations/drugs", "/consultations/drugs/new",
+                f"/consultations/drugs/{drug('Aspirin').id}/edit", "/consultations/phrases",
+                "/consultations/phrases/new", f"/consultations/phrases/{phrase.id}",
+                f"/consultations/phrases/{phrase.lineage}",
+                "/consultations/drugs/search?q=zzz"):  # fmt: skip
+        page = pharmacist.get(url).get_data(as_text=True)
+        assert visible_english(app, page) == set(), url
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "zh-Hant-HK", "zh-Hans-CN"])
+def test_catalogue_pages_work_in_a_browser_without_serious_accessibility_violations(
+    new_page, demo_data, lang
+):
+    from test_accessibility import check, choose
+
+    page = new_page("pharmacist@hub.demo")
+    choose(page, lang)
+    found = []
+    draft = Phrase.get(Phrase.state == "draft")
+    for url in ("/consultations/drugs", "/consultations/drugs/new", "/consultations/phrases",
+                "/consultations/phrases/new", f"/consultations/phrases/{draft.id}"):  # fmt: skip
+        page.goto(url)
+        found += check(page, lang, url)
+    # As you type: the mainland name finds the entry kept under its Hong Kong name.
+    page.goto("/consultations/drugs/new")
+    page.locator("#generic_name").press_sequentially("阿司匹林")
+    page.locator("#drug-matches li[data-generic-name='Aspirin']").wait_for()
+    found += check(page, lang, "drug matches")
+    # The picker: the approved phrases of a kind, in three scripts.
+    page.goto("/consultations/phrases")
+    page.locator("#pick-kind").select_option("timing")
+    page.locator("#phrase-pick li[data-text-en='After food']").wait_for()
+    assert "飯後服用" in page.locator("#phrase-pick").inner_text()
+    found += check(page, lang, "phrase picker")
+    # A refused phrase (422) keeps what was typed.
+    page.goto("/consultations/phrases/new")
+    page.locator("#text_en").fill("Take 3 tablets")
+    page.locator("form.card button.primary").click()
+    page.locator(".form-error").wait_for()
+    assert page.locator("#text_en").input_value() == "Take 3 tablets"
+    found += check(page, lang, "phrase refused")
+    assert not found, "\n".join(found)

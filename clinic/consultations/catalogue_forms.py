@@ -95,7 +95,7 @@ class NewDrugForm(OnceForm, DrugForm):
 
 
 class PhraseTexts(Form):
-    text_en = line(_l("English"), PHRASE_MAX, _l("Give the English text."))
+    text_en = line(_l("Text in English"), PHRASE_MAX, _l("Give the English text."))
     text_hant = line(
         _l("Traditional Chinese (Hong Kong usage)"), PHRASE_MAX,
         _l("Give the Traditional Chinese text."),
