@@ -17,6 +17,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
+    SQL,
     BooleanField,
     Case,
     CharField,
@@ -220,6 +221,12 @@ class Consultation(Stateful, BaseModel):
     workflow = FLOW
     audit_type = "consultation"
 
+    @classmethod
+    def open_condition(cls):
+        """SQL: open. The states are written into the statement (constants, not parameters),
+        so the planner matches the partial index of the queue (`consultation_open_queue`)."""
+        return cls.state.in_([SQL(f"'{state}'") for state in FLOW.open_states])
+
     # ---- labels -----------------------------------------------------------------------------
     @property
     def urgency_label(self) -> str:
@@ -250,17 +257,17 @@ class Consultation(Stateful, BaseModel):
     # ---- queries ----------------------------------------------------------------------------
     @classmethod
     def visible_to(cls, user: User):
-        return cls.visible_to_organisation(user.organisation_id)
+        return cls.visible_to_organisation(user.organisation_id, user.organisation.is_hub)
 
     @classmethod
-    def visible_to_organisation(cls, organisation_id: int):
+    def visible_to_organisation(cls, organisation_id: int, is_hub: bool):
         """The asking clinic sees its consultations always; the hub they are addressed to only
-        under need to know: open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE days ago."""
-        own = cls.clinic == organisation_id
-        hub = (cls.hub == organisation_id) & Patient.need_to_know(
-            organisation_id, cls.access_window(), cls.patient
-        )
-        return cls.select().where(own | hub)
+        under need to know: open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE days ago.
+        (One side per organisation, so the worklist indexes on clinic or hub answer it.)"""
+        if not is_hub:
+            return cls.select().where(cls.clinic == organisation_id)
+        window = Patient.need_to_know(organisation_id, cls.access_window(), cls.patient)
+        return cls.select().where(cls.hub == organisation_id, window)
 
     @classmethod
     def patient_ids_visible_to(cls, user: User):
@@ -268,7 +275,7 @@ class Consultation(Stateful, BaseModel):
         if not user.has_role(PHARMACIST):
             return None
         return (
-            cls.visible_to_organisation(user.organisation_id)
+            cls.visible_to_organisation(user.organisation_id, is_hub=True)
             .select(cls.patient)
             .where(cls.hub == user.organisation_id, cls.patient.is_null(False))
         )
@@ -308,6 +315,8 @@ class Consultation(Stateful, BaseModel):
         query = cls.joined(cls.visible_to(user))
         if state == "open":
             query = query.where(cls.open_condition())
+            if user.organisation.is_hub:  # the hub's queue: answered ones wait on the clinic
+                query = query.where(cls.state != ANSWERED)
         elif state in CONSULTATION_STATES:
             query = query.where(cls.state == state)
         if urgency:
@@ -321,9 +330,7 @@ class Consultation(Stateful, BaseModel):
     @classmethod
     def awaiting(cls, user: User):
         """What waits on the user's organisation (the navigation count)."""
-        return cls.visible_to(user).where(
-            cls.owner == user.organisation_id, cls.state.in_(FLOW.open_states)
-        )
+        return cls.visible_to(user).where(cls.owner == user.organisation_id, cls.open_condition())
 
     @classmethod
     def page_with_fingerprint(cls, query, size: int) -> tuple[list, str]:
@@ -694,5 +701,12 @@ class ConsultationEvent(TimelineEvent):
 
 
 Consultation.timeline_model = ConsultationEvent
+# The queue: the few open questions of a hub, by deadline (a partial index: the planner knows
+# how few they are, where an index over every state would look no better than a scan).
+Consultation.add_index(
+    Consultation.index(Consultation.hub, Consultation.due_by, name="consultation_open_queue").where(
+        Consultation.open_condition()
+    )
+)
 
 CONSULTATION_MODELS = [Consultation, GuidanceLine, ConsultationEvent]
