@@ -374,12 +374,13 @@ def test_the_library_finds_answers_by_any_name_without_patient_identifiers(
                        details="Low dose for secondary prevention?")  # fmt: skip
     with app.test_request_context():
         consultation.claim(user(PHARMACIST))
-        consultation.answer(user(PHARMACIST), [], "75–100 mg once daily.", [])
+        cited = [{"title": "Hong Kong Drug Formulary", "source": "HA", "link": ""}]
+        consultation.answer(user(PHARMACIST), [], "75–100 mg once daily.", cited)
     for reader in (NURSE, "doctor@huangge.demo", PHARMACIST):
         page = login(reader).get("/consultations/library?drug=扑热息痛&type=dosing")
         text = page.get_data(as_text=True)
         assert page.status_code == 200
-        assert "75–100 mg once daily." in text, reader
+        assert "75–100 mg once daily." in text and "Hong Kong Drug Formulary" in text, reader
         assert "司徒美華" not in text and "SZETO" not in text and "1960" not in text
     traditional = login(NURSE).get("/consultations/library?drug=撲熱").get_data(as_text=True)
     assert "75–100 mg" in traditional

@@ -30,6 +30,7 @@ bp = Blueprint("consultations", __name__, url_prefix="/consultations")
 ROLES = (DOCTOR, NURSE, PHARMACIST)
 ASKERS = (DOCTOR, NURSE)
 LIST_SIZE = 50
+INLINE_MOVES = ("claim", "release")  # made from a row of the queue (the others: on the page)
 
 AUDIT_LABELS = {
     ("consultation", "ask"): _l("Drug question asked"),
@@ -81,6 +82,7 @@ def consultation_helpers():
         "consultation_states": CONSULTATION_STATES,
         "consultation_urgencies": URGENCIES,
         "consultation_types": QUESTION_TYPES,
+        "inline_moves": INLINE_MOVES,
     }
 
 
@@ -304,7 +306,8 @@ def row(consultation_id: int):
 
 def _row(consultation: Consultation):
     if wants_fragment():
-        return fragment("consultations/_row.html", c=consultation, moves=_buttons(consultation))
+        inline = [m for m in _buttons(consultation) if m.name in INLINE_MOVES]
+        return fragment("consultations/_row.html", c=consultation, moves=inline)
     return render("consultations/show.html", **_detail(consultation))
 
 

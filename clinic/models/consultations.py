@@ -390,7 +390,7 @@ class Consultation(Stateful, BaseModel):
         Carries no patient: the rows are read through `library_entry` only."""
         query = cls.select(
             cls.id, cls.drug, cls.drug_text, cls.question_type, cls.details, cls.answer_note,
-            cls.answered_at, cls.where_registered, cls.answered_by, cls.hub,
+            cls.answered_at, cls.where_registered, cls.answered_by, cls.hub, cls.cited,
         ).where(cls.hub.in_(cls.library_hubs(user)), cls.state.in_(ANSWERED_STATES))  # fmt: skip
         if question_type:
             query = query.where(cls.question_type == question_type)
