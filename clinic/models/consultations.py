@@ -215,7 +215,7 @@ class Consultation(Stateful, BaseModel):
             (("hub", "state", "due_by"), False),  # the pharmacist queue, overdue first
             (("clinic", "state", "updated_at"), False),
             (("owner", "state"), False),  # the navigation count
-            (("hub", "question_type", "drug_key"), False),  # the library
+            (("hub", "question_type", "answered_at"), False),  # the library, newest first
         )
 
     workflow = FLOW
