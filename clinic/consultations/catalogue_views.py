@@ -81,7 +81,7 @@ def drugs():
 def drug_search():
     """As-you-type matches from the user's catalogues (a fragment for the question form)."""
     q = _query("generic_name", "drug")
-    matches = list(Drug.search(current_user, q))
+    matches = list(Drug.search(q, user=current_user))
     return fragment(
         "consultations/drugs/_matches.html", matches=matches, q=q,
         name=_field_name(""), can_edit=_keeps_catalogue(),

@@ -187,11 +187,13 @@ class Drug(BaseModel):
 
     @classmethod
     def matching_ids(cls, hubs, tokens: list[str]):
-        """Ids of drugs of these hubs with a key starting with every token: the longest
-        token is a range of the (hub, key) index, each other one an index seek."""
+        """Ids of drugs (of these hubs; None: of every hub) with a key starting with every
+        token: the longest token is a range of a key index, each other one an index seek."""
         first, *others = sorted(tokens, key=len, reverse=True)
         key = DrugSearchKey.alias("k1")
-        query = key.select(key.drug).where(_in_hubs(key.hub, hubs), prefix_range(key.key, first))
+        query = key.select(key.drug).where(prefix_range(key.key, first))
+        if hubs is not None:
+            query = query.where(_in_hubs(key.hub, hubs))
         for token in others:
             other = DrugSearchKey.alias()
             query = query.where(
@@ -204,19 +206,25 @@ class Drug(BaseModel):
         return query
 
     @classmethod
-    def search(cls, user: User, query: str, limit: int = DRUG_SEARCH_LIMIT):
-        """Active drugs of the user's catalogues with a name starting with every typed word,
-        in either script (one query); an empty query matches nothing."""
-        tokens = drug_search_tokens(query)
-        if not tokens:
-            return cls.select().where(SQL("1 = 0"))
-        hubs = catalogue_hubs(user)
+    def search(cls, query: str, limit: int = DRUG_SEARCH_LIMIT, user: User | None = None):
+        """Active drugs with a name starting with every typed word, in either script (one
+        query): of the user's catalogues (`catalogue_hubs`), or of every hub without a user;
+        an empty query matches nothing."""
         return (
             cls.select()
-            .where(cls.active, cls.id.in_(cls.matching_ids(hubs, tokens)))
+            .where(cls.active, cls.id.in_(cls.search_ids(query, user)))
             .order_by(cls.generic_name, cls.id)
             .limit(limit)
         )
+
+    @classmethod
+    def search_ids(cls, query: str, user: User | None = None):
+        """The ids of the drugs (active or not) a search finds, as a subquery (for filtering
+        other records by drug, e.g. past answers)."""
+        tokens = drug_search_tokens(query)
+        if not tokens:
+            return cls.select(cls.id).where(SQL("1 = 0"))
+        return cls.matching_ids(catalogue_hubs(user) if user else None, tokens)
 
     @classmethod
     def visible_to(cls, user: User):
@@ -270,6 +278,7 @@ class DrugSearchKey(BaseModel):
     class Meta:
         indexes = (
             (("hub", "key", "drug"), False),  # search: a prefix is a range of this index
+            (("key", "drug"), False),  # the same across every hub (the past-answers library)
             (("drug", "key"), False),  # the other words of a query; refresh by drug
         )
 
