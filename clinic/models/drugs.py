@@ -21,7 +21,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import db, utcnow, write_transaction
+from clinic.db import db, is_sqlite, utcnow, write_transaction
 from clinic.inputs import parse_id
 from clinic.models.core import (
     ADMIN,
@@ -283,6 +283,13 @@ class DrugSearchKey(BaseModel):
         )
 
 
+def _refuse_unless_writer(user: User, hub_id: int) -> None:
+    if not (
+        user.has_role(PHARMACIST) and user.organisation.is_hub and user.organisation_id == hub_id
+    ):
+        raise Refused(_l("Only a pharmacist of the hub writes its phrases."))
+
+
 class Phrase(BaseModel):
     """One version of an instruction phrase. Rows are never rewritten, only moved along
     draft → approved → superseded; a change is a new row (version) of the same lineage."""
@@ -326,6 +333,7 @@ class Phrase(BaseModel):
     @classmethod
     def write(cls, user: User, kind: str, text_en: str, text_hant: str, text_hans: str):
         """A new phrase: version 1, a draft until a second pharmacist approves it."""
+        _refuse_unless_writer(user, user.organisation_id)
         if kind not in PHRASE_KINDS:
             raise Refused(_l("Unknown kind of phrase."))
         with write_transaction():
@@ -344,10 +352,17 @@ class Phrase(BaseModel):
         from peewee import IntegrityError
 
         cls = type(self)
+        _refuse_unless_writer(user, self.hub_id)
         if self.state != APPROVED:
             raise Refused(_l("Only the approved version of a phrase can be changed."))
         try:
             with write_transaction():
+                # Still the approved version (locked: an approval of a newer one waits).
+                current = cls.select(cls.state).where(cls.id == self.id)
+                if not is_sqlite():
+                    current = current.for_update()
+                if current.scalar() != APPROVED:
+                    raise Refused(_l("Only the approved version of a phrase can be changed."))
                 if cls.select().where(cls.lineage == self.lineage, cls.state == DRAFT).exists():
                     raise Refused(_l("A new version of this phrase already waits for approval."))
                 latest = cls.select(fn.MAX(cls.version)).where(cls.lineage == self.lineage).scalar()
