@@ -293,3 +293,24 @@ def test_catalogue_pages_work_in_a_browser_without_serious_accessibility_violati
     assert page.locator("#text_en").input_value() == "Take 3 tablets"
     found += check(page, lang, "phrase refused")
     assert not found, "\n".join(found)
+
+
+def test_two_keepers_editing_one_drug_lose_nothing(pharmacist, admin):
+    metformin = drug("Metformin")
+    url = f"/consultations/drugs/{metformin.id}/edit"
+    shown = re.search(
+        r'name="revision"[^>]*value="(\d+)"', pharmacist.get(url).get_data(as_text=True)
+    )
+    assert re.search(r'name="revision"[^>]*value="(\d+)"', admin.get(url).get_data(as_text=True))
+    base = form(generic_name="Metformin", name_hant="二甲雙胍", name_hans="二甲双胍",
+                revision=shown.group(1))  # fmt: skip
+    assert admin.post(url, data=base | {"brand_names": "Glucophage"}).status_code == 303
+    late = pharmacist.post(url, data=base | {"brand_names": "Glucophage XR"})
+    page = late.get_data(as_text=True)
+    assert late.status_code == 409 and "Someone else saved this drug meanwhile" in page
+    assert 'value="Glucophage XR"' in page  # what this pharmacist typed is still there
+    assert "Saved meanwhile" in page and Drug.get_by_id(metformin.id).brand_names == "Glucophage"
+    fresh = re.search(r'name="revision"[^>]*value="(\d+)"', page).group(1)
+    again = pharmacist.post(url, data=base | {"brand_names": "Glucophage XR", "revision": fresh})
+    assert again.status_code == 303 and Drug.get_by_id(metformin.id).brand_names == "Glucophage XR"
+    assert found(pharmacist, "xr") == ["Metformin"]

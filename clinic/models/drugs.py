@@ -41,7 +41,7 @@ from clinic.models.patients import (
     fold_chinese,
     prefix_range,
 )
-from clinic.workflow import Refused
+from clinic.workflow import Conflict, Refused
 
 KEEPERS = (PHARMACIST, ADMIN)  # of a hub: they keep its drug catalogue
 
@@ -113,6 +113,7 @@ class Drug(BaseModel):
     generic_key = CharField(max_length=GENERIC_MAX, default="")
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    revision = IntegerField(default=1)  # the edit form sends back the one it showed
 
     class Meta:
         indexes = ((("hub", "generic_key"), False),)
@@ -259,12 +260,20 @@ class Drug(BaseModel):
             AuditEvent.write(user, "drug_add", "drug", drug.id, drug.generic_name)
         return drug
 
-    def change(self, user: User, fields: dict) -> None:
+    def change(self, user: User, fields: dict, seen_revision: int | None = None) -> None:
+        """Save the fields, if nobody saved the drug since `seen_revision` was shown
+        (compare-and-set); Conflict otherwise, and this object then holds their version."""
+        cls = type(self)
+        seen = self.revision if seen_revision is None else seen_revision
+        values = {**fields, "updated_at": utcnow(), "revision": seen + 1}
+        values["generic_key"] = english_key(values.get("generic_name", self.generic_name))
         with write_transaction():
-            for name, value in fields.items():
-                setattr(self, name, value)
-            self.updated_at = utcnow()
-            self.save()
+            if cls.update(**values).where(cls.id == self.id, cls.revision == seen).execute() != 1:
+                self.__data__.update(cls.get_by_id(self.id).__data__)
+                raise Conflict(_l("Someone else saved this drug meanwhile: check what they "
+                                  "saved, then save yours again."))  # fmt: skip
+            self.__data__.update(values)
+            self.refresh_search_keys()
             AuditEvent.write(user, "drug_change", "drug", self.id, self.generic_name)
 
 
