@@ -266,6 +266,7 @@ def test_the_picker_offers_approved_phrases_of_a_kind_in_three_scripts(pharmacis
     ).get_data(as_text=True)
     after_food = Phrase.get(Phrase.text_en == "After food", Phrase.state == APPROVED)
     assert f'name="lines-0-timing" value="{after_food.id}"' in page
+    assert 'id="phrase-pick-lines-0-timing"' in page
     assert "After food" in page and "飯後服用" in page and "饭后服用" in page
     assert picked(pharmacist, "timing", "饭后") == ["After food"]  # either script
     assert picked(pharmacist, "timing", "BEDTIME") == ["At bedtime"]  # any case
