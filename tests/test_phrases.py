@@ -266,6 +266,7 @@ def test_the_picker_offers_approved_phrases_of_a_kind_in_three_scripts(pharmacis
     ).get_data(as_text=True)
     after_food = Phrase.get(Phrase.text_en == "After food", Phrase.state == APPROVED)
     assert f'name="lines-0-timing" value="{after_food.id}"' in page
+    assert 'id="phrase-pick-lines-0-timing"' in page
     assert "After food" in page and "飯後服用" in page and "饭后服用" in page
     assert picked(pharmacist, "timing", "饭后") == ["After food"]  # either script
     assert picked(pharmacist, "timing", "BEDTIME") == ["At bedtime"]  # any case
@@ -370,3 +371,43 @@ def test_two_pharmacists_approving_one_version_at_once_approve_it_once(app, demo
         )
         assert approvals.count() == 1
     assert third.id
+
+
+def test_two_pharmacists_changing_one_phrase_at_once_make_one_new_version(app, demo_data):
+    first = approved()
+    barrier, outcomes = threading.Barrier(2), []
+
+    def revise(email: str, text: str):
+        with app.test_request_context():
+            phrase = Phrase.get_by_id(first.id)
+            barrier.wait()
+            try:
+                phrase.revise(user(email), text, "每次服用三粒", "每次服用3片")
+                outcomes.append("revised")
+            except Refused:
+                outcomes.append("refused")
+            finally:
+                db.close()
+
+    workers = [
+        threading.Thread(target=revise, args=(PHARMACIST_ONE, "Take three tablets")),
+        threading.Thread(target=revise, args=(PHARMACIST_TWO, "Take 3 tablets a time")),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(outcomes) == ["refused", "revised"], outcomes
+    versions = Phrase.select().where(Phrase.lineage == first.id)
+    assert sorted(p.version for p in versions) == [1, 2]
+    assert state(first) == APPROVED
+
+
+def test_only_a_pharmacist_of_the_hub_writes_or_changes_its_phrases(app, demo_data):
+    with app.test_request_context():
+        first = approved()
+        for email in ("admin@hub.demo", "doctor@jinzhou.demo"):
+            with pytest.raises(Refused, match="Only a pharmacist of the hub"):
+                write(email)
+            with pytest.raises(Refused, match="Only a pharmacist of the hub"):
+                first.revise(user(email), "Take three", "每次服用三粒", "每次服用3片")

@@ -3,7 +3,7 @@
 import re
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
 from clinic.forms import Form, OnceForm, at_most, options
@@ -62,6 +62,7 @@ class DrugForm(Form):
         _l("Notes"), validators=[Optional(), at_most(NOTES_MAX)], render_kw={"rows": 3}
     )
     active = BooleanField(_l("Active (offered in the search)"), default=True)
+    revision = HiddenField(filters=[lambda v: int(v) if str(v or "").isdigit() else None])
 
     def __init__(self, *args, hub_id: int, drug: Drug | None = None, **kwargs):
         super().__init__(*args, obj=drug, **kwargs)

@@ -81,7 +81,7 @@ def drugs():
 def drug_search():
     """As-you-type matches from the user's catalogues (a fragment for the question form)."""
     q = _query("generic_name", "drug")
-    matches = list(Drug.search(current_user, q))
+    matches = list(Drug.search(q, user=current_user))
     return fragment(
         "consultations/drugs/_matches.html", matches=matches, q=q,
         name=_field_name(""), can_edit=_keeps_catalogue(),
@@ -123,7 +123,13 @@ def edit_drug(drug_id: int):
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("consultations/drugs/edit.html", status=status, form=form, drug=drug)
-    drug.change(current_user._get_current_object(), form.drug_data())
+    try:
+        drug.change(current_user._get_current_object(), form.drug_data(), form.revision.data)
+    except TransitionError as error:
+        # What they saved is shown beside what this user typed, which stays in the form.
+        flash(error.message, "error")
+        form.revision.data = drug.revision
+        return render("consultations/drugs/edit.html", status=409, form=form, drug=drug, saved=True)
     flash(_("Drug changed."), "success")
     return redirect(url_for("catalogue.drugs", _anchor=f"drug-{drug.id}"), code=303)
 

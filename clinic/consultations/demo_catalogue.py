@@ -6,8 +6,10 @@ in Hong Kong and marketed on the mainland; registration numbers are left empty (
 up), and none is marked 港澳藥械通 (these are all marketed on the mainland already).
 """
 
+from clinic.db import utcnow
 from clinic.models import Organisation, User
-from clinic.models.drugs import Drug, Phrase
+from clinic.models.drugs import APPROVED, Drug, DrugSearchKey, Phrase
+from clinic.models.patients import english_key
 
 # generic name, brand names, Traditional (HK), Simplified (mainland), notes
 DRUGS = (
@@ -185,26 +187,43 @@ NEW_DRAFT = ("warning", ("Do not crush", "切勿壓碎", "不要压碎"))
 
 
 def load(hub_name: str, writer_email: str, approver_email: str) -> None:
-    """The hub's catalogue and phrases: written by one pharmacist, approved by another."""
+    """The hub's catalogue and phrases: written by one pharmacist, approved by another.
+
+    Inserted in bulk (a handful of statements: the demo loads before most tests); the work in
+    progress at the end goes through the model's moves like any pharmacist's."""
     hub = Organisation.by_name(hub_name)
     writer = User.get(User.email == writer_email, User.organisation == hub)
     approver = User.get(User.email == approver_email, User.organisation == hub)
-    for generic, brands, hant, hans, notes in DRUGS:
-        Drug.add(
-            writer,
-            {
-                "generic_name": generic, "brand_names": brands, "name_hant": hant,
-                "name_hans": hans, "hk_registered": True, "mainland_marketed": True,
-                "notes": notes,
-            },
-        )  # fmt: skip
-    approved = {}
-    for kind, texts in PHRASES.items():
-        for text_en, text_hant, text_hans in texts:
-            phrase = Phrase.write(writer, kind, text_en, text_hant, text_hans)
-            phrase.approve(approver)
-            approved[kind, text_en] = phrase
+    drugs = [
+        Drug(
+            hub=hub, generic_name=generic, brand_names=brands, name_hant=hant, name_hans=hans,
+            hk_registered=True, mainland_marketed=True, notes=notes,
+            generic_key=english_key(generic),
+        )
+        for generic, brands, hant, hans, notes in DRUGS
+    ]  # fmt: skip
+    Drug.insert_many([d.__data__ for d in drugs]).execute()
+    ids = dict(Drug.select(Drug.generic_name, Drug.id).where(Drug.hub == hub).tuples())
+    keys = [
+        {"drug": ids[d.generic_name], "hub": hub.id, "key": key}
+        for d in drugs
+        for key in sorted(d.search_keys())
+    ]
+    DrugSearchKey.insert_many(keys).execute()
+    now = utcnow()
+    Phrase.insert_many(
+        {
+            "hub": hub.id, "kind": kind, "text_en": text_en, "text_hant": text_hant,
+            "text_hans": text_hans, "state": APPROVED, "written_by": writer.id,
+            "written_at": now, "approved_by": approver.id, "approved_at": now,
+        }
+        for kind, texts in PHRASES.items()
+        for text_en, text_hant, text_hans in texts
+    ).execute()  # fmt: skip
+    Phrase.update(lineage=Phrase.id).where(Phrase.lineage.is_null()).execute()
     kind, text_en, texts = REVISED
-    approved[kind, text_en].revise(writer, *texts)
+    Phrase.get(Phrase.hub == hub, Phrase.kind == kind, Phrase.text_en == text_en).revise(
+        writer, *texts
+    )
     kind, texts = NEW_DRAFT
     Phrase.write(approver, kind, *texts)

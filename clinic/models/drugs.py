@@ -21,7 +21,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import db, utcnow, write_transaction
+from clinic.db import db, is_sqlite, utcnow, write_transaction
 from clinic.inputs import parse_id
 from clinic.models.core import (
     ADMIN,
@@ -41,7 +41,7 @@ from clinic.models.patients import (
     fold_chinese,
     prefix_range,
 )
-from clinic.workflow import Refused
+from clinic.workflow import Conflict, Refused
 
 KEEPERS = (PHARMACIST, ADMIN)  # of a hub: they keep its drug catalogue
 
@@ -113,6 +113,7 @@ class Drug(BaseModel):
     generic_key = CharField(max_length=GENERIC_MAX, default="")
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    revision = IntegerField(default=1)  # the edit form sends back the one it showed
 
     class Meta:
         indexes = ((("hub", "generic_key"), False),)
@@ -187,11 +188,13 @@ class Drug(BaseModel):
 
     @classmethod
     def matching_ids(cls, hubs, tokens: list[str]):
-        """Ids of drugs of these hubs with a key starting with every token: the longest
-        token is a range of the (hub, key) index, each other one an index seek."""
+        """Ids of drugs (of these hubs; None: of every hub) with a key starting with every
+        token: the longest token is a range of a key index, each other one an index seek."""
         first, *others = sorted(tokens, key=len, reverse=True)
         key = DrugSearchKey.alias("k1")
-        query = key.select(key.drug).where(_in_hubs(key.hub, hubs), prefix_range(key.key, first))
+        query = key.select(key.drug).where(prefix_range(key.key, first))
+        if hubs is not None:
+            query = query.where(_in_hubs(key.hub, hubs))
         for token in others:
             other = DrugSearchKey.alias()
             query = query.where(
@@ -204,19 +207,25 @@ class Drug(BaseModel):
         return query
 
     @classmethod
-    def search(cls, user: User, query: str, limit: int = DRUG_SEARCH_LIMIT):
-        """Active drugs of the user's catalogues with a name starting with every typed word,
-        in either script (one query); an empty query matches nothing."""
-        tokens = drug_search_tokens(query)
-        if not tokens:
-            return cls.select().where(SQL("1 = 0"))
-        hubs = catalogue_hubs(user)
+    def search(cls, query: str, limit: int = DRUG_SEARCH_LIMIT, user: User | None = None):
+        """Active drugs with a name starting with every typed word, in either script (one
+        query): of the user's catalogues (`catalogue_hubs`), or of every hub without a user;
+        an empty query matches nothing."""
         return (
             cls.select()
-            .where(cls.active, cls.id.in_(cls.matching_ids(hubs, tokens)))
+            .where(cls.active, cls.id.in_(cls.search_ids(query, user)))
             .order_by(cls.generic_name, cls.id)
             .limit(limit)
         )
+
+    @classmethod
+    def search_ids(cls, query: str, user: User | None = None):
+        """The ids of the drugs (active or not) a search finds, as a subquery (for filtering
+        other records by drug, e.g. past answers)."""
+        tokens = drug_search_tokens(query)
+        if not tokens:
+            return cls.select(cls.id).where(SQL("1 = 0"))
+        return cls.matching_ids(catalogue_hubs(user) if user else None, tokens)
 
     @classmethod
     def visible_to(cls, user: User):
@@ -251,12 +260,20 @@ class Drug(BaseModel):
             AuditEvent.write(user, "drug_add", "drug", drug.id, drug.generic_name)
         return drug
 
-    def change(self, user: User, fields: dict) -> None:
+    def change(self, user: User, fields: dict, seen_revision: int | None = None) -> None:
+        """Save the fields, if nobody saved the drug since `seen_revision` was shown
+        (compare-and-set); Conflict otherwise, and this object then holds their version."""
+        cls = type(self)
+        seen = self.revision if seen_revision is None else seen_revision
+        values = {**fields, "updated_at": utcnow(), "revision": seen + 1}
+        values["generic_key"] = english_key(values.get("generic_name", self.generic_name))
         with write_transaction():
-            for name, value in fields.items():
-                setattr(self, name, value)
-            self.updated_at = utcnow()
-            self.save()
+            if cls.update(**values).where(cls.id == self.id, cls.revision == seen).execute() != 1:
+                self.__data__.update(cls.get_by_id(self.id).__data__)
+                raise Conflict(_l("Someone else saved this drug meanwhile: check what they "
+                                  "saved, then save yours again."))  # fmt: skip
+            self.__data__.update(values)
+            self.refresh_search_keys()
             AuditEvent.write(user, "drug_change", "drug", self.id, self.generic_name)
 
 
@@ -270,8 +287,16 @@ class DrugSearchKey(BaseModel):
     class Meta:
         indexes = (
             (("hub", "key", "drug"), False),  # search: a prefix is a range of this index
+            (("key", "drug"), False),  # the same across every hub (the past-answers library)
             (("drug", "key"), False),  # the other words of a query; refresh by drug
         )
+
+
+def _refuse_unless_writer(user: User, hub_id: int) -> None:
+    if not (
+        user.has_role(PHARMACIST) and user.organisation.is_hub and user.organisation_id == hub_id
+    ):
+        raise Refused(_l("Only a pharmacist of the hub writes its phrases."))
 
 
 class Phrase(BaseModel):
@@ -317,6 +342,7 @@ class Phrase(BaseModel):
     @classmethod
     def write(cls, user: User, kind: str, text_en: str, text_hant: str, text_hans: str):
         """A new phrase: version 1, a draft until a second pharmacist approves it."""
+        _refuse_unless_writer(user, user.organisation_id)
         if kind not in PHRASE_KINDS:
             raise Refused(_l("Unknown kind of phrase."))
         with write_transaction():
@@ -335,10 +361,17 @@ class Phrase(BaseModel):
         from peewee import IntegrityError
 
         cls = type(self)
+        _refuse_unless_writer(user, self.hub_id)
         if self.state != APPROVED:
             raise Refused(_l("Only the approved version of a phrase can be changed."))
         try:
             with write_transaction():
+                # Still the approved version (locked: an approval of a newer one waits).
+                current = cls.select(cls.state).where(cls.id == self.id)
+                if not is_sqlite():
+                    current = current.for_update()
+                if current.scalar() != APPROVED:
+                    raise Refused(_l("Only the approved version of a phrase can be changed."))
                 if cls.select().where(cls.lineage == self.lineage, cls.state == DRAFT).exists():
                     raise Refused(_l("A new version of this phrase already waits for approval."))
                 latest = cls.select(fn.MAX(cls.version)).where(cls.lineage == self.lineage).scalar()
