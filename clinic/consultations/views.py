@@ -214,7 +214,7 @@ def _catalogue_drug(form) -> Drug | None:
         if found:
             return found
     typed = form.drug_text.data.casefold()
-    for candidate in Drug.search(current_user, form.drug_text.data, limit=5):
+    for candidate in Drug.search(form.drug_text.data, limit=5, user=current_user):
         if typed in {name.casefold() for name in _all_names(candidate)}:
             return candidate
     return None
@@ -241,7 +241,7 @@ def drugs():
     if request.args.get("pick"):
         return _drug_fields(arg_id("pick"))
     typed = (request.args.get("drug_text") or "").strip()[:200]
-    matches = list(Drug.search(current_user, typed, limit=8)) if typed else []
+    matches = list(Drug.search(typed, limit=8, user=current_user)) if typed else []
     return fragment("consultations/_drug_matches.html", matches=matches, typed=typed)
 
 

@@ -397,14 +397,11 @@ class Consultation(Stateful, BaseModel):
         drug = (drug or "").strip()
         if drug:
             key = drug_key(drug)
-            matches = [d.id for d in Drug.search(user, drug, limit=10)]
-            condition = prefix_range(cls.drug_key, key) if key else None
-            if matches:
-                by_id = cls.drug.in_(matches)
-                condition = by_id if condition is None else (condition | by_id)
-            if condition is None:
+            if not key:
                 return []
-            query = query.where(condition)
+            # The catalogue's names in any script, or the typed name's beginning.
+            by_id = cls.drug.in_(Drug.search_ids(drug, user))
+            query = query.where(prefix_range(cls.drug_key, key) | by_id)
         return list(query.order_by(cls.answered_at.desc(), cls.id.desc()).limit(limit))
 
     @classmethod
