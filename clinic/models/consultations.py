@@ -399,9 +399,13 @@ class Consultation(Stateful, BaseModel):
             key = drug_key(drug)
             if not key:
                 return []
-            # The catalogue's names in any script, or the typed name's beginning.
-            by_id = cls.drug.in_(Drug.search_ids(drug, user))
-            query = query.where(prefix_range(cls.drug_key, key) | by_id)
+            # The catalogue's names in any script, or the typed name's beginning. The ids are
+            # fetched first: as a subquery inside the OR, PostgreSQL reads the whole table.
+            matches = [row.id for row in Drug.search(drug, limit=10, user=user)]
+            condition = prefix_range(cls.drug_key, key)
+            if matches:
+                condition |= cls.drug.in_(matches)
+            query = query.where(condition)
         return list(query.order_by(cls.answered_at.desc(), cls.id.desc()).limit(limit))
 
     @classmethod
