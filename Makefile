@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app clinic
 LOCALES := en zh_Hant_HK zh_Hans_CN
 PORT ?= 5000
 
-.PHONY: run test lint bench bench-scale bench-load profile translations compile-translations install clean
+.PHONY: run test lint bench bench-scale bench-consultations bench-load profile translations compile-translations install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench: compile-translations
 # Long runs (minutes; millions of rows, or 16 users for 60 s per engine): run them on purpose.
 bench-scale: compile-translations
 	$(BIN)/python bench/scale.py
+
+bench-consultations: compile-translations
+	$(BIN)/python bench/consultations.py
 
 bench-load: compile-translations
 	$(BIN)/python bench/load.py

@@ -44,7 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     """The core's pages, then each domain (its blueprint and what it adds to the core)."""
-    from clinic import patients, referrals, service_days
+    from clinic import consultations, patients, referrals, service_days
     from clinic.admin.views import bp as admin
     from clinic.auth.views import bp as auth
     from clinic.auth.views import login_manager
@@ -53,5 +53,5 @@ def _register_blueprints(app: Flask) -> None:
     login_manager.init_app(app)
     for blueprint in (auth, today, admin):
         app.register_blueprint(blueprint)
-    for domain in (patients, referrals, service_days):
+    for domain in (patients, referrals, service_days, consultations):
         domain.init_app(app)

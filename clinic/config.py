@@ -69,4 +69,14 @@ DEFAULTS = {
     "REFERRAL_TARGET_HOURS": {"green": 2, "urgent": 24, "routine": 72},
     "HUB_ACCESS_DAYS_AFTER_CLOSE": 30,
     "REFERRAL_POLL_SECONDS": 20,
+    # Drug consultations: the hub's deadline per urgency (same day: this local time, or the
+    # minimum hours when that is later); whether a second pharmacist checks every answer
+    # (True, False, or a list of hub names).
+    "CONSULTATION_DUE": {
+        "immediate_hours": 1,
+        "same_day_until": "18:00",
+        "same_day_min_hours": 4,
+        "routine_days": 3,
+    },
+    "CONSULTATION_SECOND_CHECK": True,
 }

@@ -29,6 +29,7 @@ ACCOUNTS = (
     ("coordinator@hub.demo", "HO Siu Fong 何小芳", COORDINATOR, HUB_NAME),
     ("specialist@hub.demo", "Dr LAM Chi Keung 林志強", SPECIALIST, HUB_NAME),
     ("pharmacist@hub.demo", "NG Wing Sze 吳詠詩", PHARMACIST, HUB_NAME),
+    ("pharmacist2@hub.demo", "CHEUNG Ho Yin 張浩然", PHARMACIST, HUB_NAME),
     ("admin@hub.demo", "System administrator", ADMIN, HUB_NAME),
 )
 
@@ -73,6 +74,13 @@ def load() -> None:
         from clinic.service_days import demo as service_days_demo
 
         service_days_demo.load(CLINIC_A, CLINIC_B, "doctor@jinzhou.demo", "specialist@hub.demo")
+        from clinic.consultations import demo_catalogue
+
+        demo_catalogue.load(HUB_NAME, "pharmacist@hub.demo", "pharmacist2@hub.demo")
+        from clinic.consultations import demo as consultations_demo
+
+        consultations_demo.load(CLINIC_A, "nurse@jinzhou.demo", "pharmacist@hub.demo")
+        consultations_demo.load(CLINIC_B, "nurse@huangge.demo", "pharmacist@hub.demo", count=2)
 
 
 def accounts_text() -> str:

@@ -140,3 +140,122 @@ def test_referrals_stopped_for_consent_read_by_the_hub_stay_within_budget(
 def test_the_poll_pattern_finds_polled_regions():
     page = '<div hx-get="/referrals/?state=&amp;v=3-1.0" hx-trigger="every 20s"></div>'
     assert [parse_qs(urlsplit(u.replace("&amp;", "&")).query)["v"] for u in POLLED.findall(page)]
+
+
+def _consultations(patient, count: int):
+    from clinic.models import Consultation
+
+    nurse, hub = user("nurse@jinzhou.demo"), Organisation.by_name("Nansha Hub Hospital")
+    for _ in range(count):
+        Consultation.ask(
+            nurse, hub, patient, drug_text="Amlodipine", question_type="dosing",
+            urgency="same_day", details="Dose in renal impairment?",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "email, url",
+    [
+        ("pharmacist@hub.demo", "/consultations/"),
+        ("pharmacist@hub.demo", "/consultations/?state=open&urgency=same_day&type=dosing"),
+        ("pharmacist@hub.demo", "/today"),
+        ("nurse@jinzhou.demo", "/consultations/"),
+        ("nurse@jinzhou.demo", "/consultations/today"),
+        ("nurse@jinzhou.demo", "/consultations/library?drug=aml"),
+    ],
+)
+def test_consultation_lists_run_as_many_statements_for_50_rows_as_for_1(
+    login, count_statements, make_patient, email, url
+):
+    from clinic.models import Consultation
+
+    client = login(email)
+    _consultations(make_patient(english_name="CHAN, Tai Man"), 1)
+    pharmacist = user("pharmacist@hub.demo")
+
+    def answer_all():  # the library lists answered questions
+        for c in Consultation.select().where(Consultation.state == "open"):
+            c.claim(pharmacist)
+            c.answer(pharmacist, [], "Halve the dose.", [])
+
+    if "library" in url:
+        answer_all()
+    one, _ = statements(count_statements, client.get, url)
+    for n in range(49):
+        _consultations(make_patient(english_name=f"CHAN, Number {n}"), 1)
+    if "library" in url:
+        answer_all()
+    fifty, response = statements(count_statements, client.get, url)
+    assert response.status_code == 200
+    assert fifty == one, f"{url}: {one} statements for 1 row, {fifty} for 50"
+
+
+def test_an_inline_claim_stays_within_the_move_budget(app, login, count_statements, make_patient):
+    from clinic.models import Consultation
+
+    pharmacist = login("pharmacist@hub.demo")
+    _consultations(make_patient(), 1)
+    consultation = Consultation.select().order_by(Consultation.id.desc()).first()
+    headers = HX | {"X-CSRFToken": pharmacist.csrf_token()}
+    url = f"/consultations/{consultation.id}/claim"
+    ran, row = statements(count_statements, lambda: pharmacist.post(url, headers=headers))
+    assert row.status_code == 200 and Consultation.get_by_id(consultation.id).state == "claimed"
+    assert ran <= FRAGMENT, ran
+    url = f"/consultations/{consultation.id}/request-info"
+    ran, form = statements(count_statements, pharmacist.get, url, headers=HX)
+    assert form.status_code == 200 and ran <= FRAGMENT, ran
+
+
+@pytest.mark.parametrize(
+    "email, url",
+    [
+        ("pharmacist@hub.demo", "/consultations/drugs/search?q=阿司匹林"),
+        ("nurse@jinzhou.demo", "/consultations/drugs/search?q=amox+clav&name=drug_id"),
+        ("doctor@jinzhou.demo", "/consultations/drugs/search?drug=para"),
+        ("pharmacist@hub.demo", "/consultations/phrases/pick?kind=dose&q=tablet&name=dose"),
+        ("pharmacist@hub.demo", "/consultations/phrases/pick?kind=timing&q=飯後"),
+        ("pharmacist@hub.demo", "/consultations/phrases?kind=warning&q=alcohol"),
+        ("pharmacist@hub.demo", "/consultations/drugs?q=amox"),
+    ],
+)
+def test_the_catalogue_search_and_pickers_stay_within_the_fragment_budget(
+    login, count_statements, email, url
+):
+    client = login(email)
+    ran, part = statements(count_statements, client.get, url, headers=HX)
+    assert part.status_code == 200 and (b"data-" in part.data or b"<tr" in part.data), url
+    assert ran <= FRAGMENT, f"{url}: {ran}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/consultations/drugs",
+        "/consultations/drugs/search?q=zz",
+        "/consultations/phrases",
+        "/consultations/phrases/pick?kind=dose&q=zz",
+    ],
+)
+def test_the_catalogue_runs_as_many_statements_for_50_rows_as_for_1(
+    app, login, count_statements, url
+):
+    from clinic.models import Drug, Phrase
+
+    client = login("pharmacist@hub.demo")
+    writer, approver = user("pharmacist@hub.demo"), user("pharmacist2@hub.demo")
+
+    def add(n: int):
+        with app.test_request_context():
+            Drug.add(
+                writer, {"generic_name": f"Zz drug {n}", "name_hant": "測試", "name_hans": "测试"}
+            )
+            phrase = Phrase.write(writer, "dose", f"Zz {n} tablets", "每次服用一粒", "每次服用1片")
+            phrase.approve(approver)
+
+    add(0)
+    one, _ = statements(count_statements, client.get, url)
+    for n in range(1, 50):
+        add(n)
+    fifty, response = statements(count_statements, client.get, url)
+    assert response.status_code == 200
+    assert fifty == one, f"{url}: {one} statements for 1 row, {fifty} for 50"
