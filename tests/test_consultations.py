@@ -143,6 +143,19 @@ def test_bad_input_keeps_what_was_typed_with_messages_in_the_users_language(
     assert Consultation.select().count() == before
 
 
+def test_each_choice_of_the_ask_form_is_a_labelled_button_in_a_named_group(app, login):
+    nurse = login(NURSE)
+    nurse.post("/language", data={"lang": "zh_Hans_CN"})
+    page = nurse.get("/consultations/new").get_data(as_text=True)
+    for legend, choice in (("注册地", "内地"), ("紧急程度", "当日")):
+        group = re.search(
+            r"<fieldset[^>]*><legend>" + legend + r"</legend>(.*?)</fieldset>", page, re.S
+        )
+        assert group, legend
+        assert re.search(r'<label class="check"><input[^>]*type="radio"[^>]*> ' + choice, group[1])
+        assert "<ul" not in group[1]
+
+
 def test_a_drug_not_in_the_catalogue_is_allowed_but_marked(app, login, make_patient):
     nurse = login(NURSE)
     patient = make_patient()
