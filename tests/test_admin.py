@@ -145,3 +145,31 @@ def test_audit_details_read_in_chinese_and_the_patient_filter_is_a_select(app, a
     assert expected[0] in only and expected[4] not in only
     csv = admin.get("/admin/audit.csv?patient=7").get_data(as_text=True).strip().splitlines()
     assert len(csv) == 2 and expected[0] in csv[1]  # the filtered row, its detail translated
+
+
+def test_service_day_audit_details_read_in_chinese(app, admin):
+    from flask_babel import force_locale
+
+    from clinic.admin.views import detail_label
+
+    details = [
+        ("view", "service_day", "4", "timeline"),
+        ("print", "service_day", "4", "roster"),
+        ("list", "service_booking", None, "to call"),
+        ("list", "patient", None, "service day: choose patient"),
+        ("list", "booking", None, "patient 7"),
+        ("book", "patient", "7", "service day 4: booking → waitlisted"),
+        ("publish", "service_day", "4", "published"),
+        ("feed_created", "calendar_feed", None, "staff"),
+    ]
+    for action, kind, object_id, detail in details:
+        AuditEvent.create(action=action, object_type=kind, object_id=object_id, detail=detail)
+    with app.test_request_context(), force_locale("zh_Hant_HK"):
+        expected = [detail_label(detail, kind) for _a, kind, _i, detail in details]
+    for english, chinese in zip(details, expected, strict=True):
+        assert chinese != english[3] and not re.search(r"[a-z]{4}", chinese), chinese
+    assert expected[5] == "服務日 #4：預約 → 在候補名單"
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    for chinese in expected:
+        assert f"<td>{chinese}</td>" in page, chinese

@@ -1,9 +1,11 @@
 """Family-doctor service days: planned days at community health centres, bookings, feeds."""
 
+import re
+
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from clinic.domains import Domain, register
+from clinic.domains import AuditDetail, Domain, register
 
 AUDIT_LABELS = {
     ("service_day", "create"): _l("Service day planned"),
@@ -28,6 +30,33 @@ AUDIT_LABELS = {
 }
 
 
+def _audit_details() -> tuple:
+    from clinic.models.bookings import BOOKING_STATES
+    from clinic.models.service_days import CLINIC_FEED, DAY_STATES, STAFF_FEED
+
+    said = {
+        "timeline": _l("its timeline"),
+        "roster": _l("service day roster"),
+        "to call": _l("patients to call"),
+        "service day: choose patient": _l("service day: choosing the patient"),
+    }
+    feeds = {
+        "kind": {CLINIC_FEED: _l("Our clinic's service days"), STAFF_FEED: _l("The days I staff")}
+    }
+    return (
+        *(AuditDetail(re.escape(text), label) for text, label in said.items()),
+        AuditDetail(r"patient (?P<id>[0-9]+)", _l("patient #%(id)s"), object_type="booking"),
+        AuditDetail(
+            r"service day (?P<id>[0-9]+): booking → (?P<state>\w+)",
+            _l("service day #%(id)s: booking → %(state)s"),
+            {"state": BOOKING_STATES},
+        ),
+        AuditDetail(r"(?P<kind>\w+)", "%(kind)s", feeds, object_type="calendar_feed"),
+        # A move's row: the state it moved the day to.
+        AuditDetail(r"(?P<state>\w+)", "%(state)s", {"state": DAY_STATES}, "service_day"),
+    )
+
+
 def init_app(app: Flask) -> None:
     from clinic.models.bookings import Booking
     from clinic.service_days.views import bp, nav_count, today_section
@@ -44,5 +73,6 @@ def init_app(app: Flask) -> None:
             patient_template="service_days/_patient.html",
             hub_patient_ids=Booking.patient_ids_visible_to,
             audit_labels=AUDIT_LABELS,
+            audit_details=_audit_details(),
         ),
     )
