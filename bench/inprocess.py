@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -37,14 +38,22 @@ def demo_app(database_url: str, load_demo: bool = True) -> Flask:
 
 
 def logged_in(app: Flask, email: str) -> FlaskClient:
-    """A test client logged in through the login form, as a browser would."""
+    """A test client logged in through the login form, as a browser would, and through the
+    second step where the account has one (the demo's shared key)."""
     client = app.test_client()
-    token = CSRF_TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post(
-        "/login", data={"email": email, "password": demo.DEMO_PASSWORD, "csrf_token": token}
-    )
-    assert response.status_code == 303, response.status_code
+    login = {"email": email, "password": demo.DEMO_PASSWORD}
+    response = _post_form(client, "/login", login)
+    if response.headers["Location"].endswith("/login/code"):
+        code = pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
+        response = _post_form(client, "/login/code", {"code": code})
     return client
+
+
+def _post_form(client: FlaskClient, path: str, form: dict):
+    token = CSRF_TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
+    response = client.post(path, data={**form, "csrf_token": token})
+    assert response.status_code == 303, (path, response.status_code)
+    return response
 
 
 def nav_poll_url(client: FlaskClient) -> str:

@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pyotp
 from inprocess import REQUESTS
 from report import machine, write_section
+
+from clinic.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET  # importable once inprocess set the path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -57,24 +60,42 @@ def serve(
     raise SystemExit(f"{app} did not start")
 
 
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
 def log_in(port: int, email: str) -> str:
-    """Log in over HTTP like a browser; returns the session cookie."""
+    """Log in over HTTP like a browser, with the second step where the account has one (the
+    demo's shared key); returns the session cookie."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
-    conn.request("GET", "/login")
-    response = conn.getresponse()
+    cookie, token = _form_page(conn, "/login", None)
+    form = {"email": email, "password": DEMO_PASSWORD, "csrf_token": token}
+    response = _post(conn, "/login", form, cookie)
     cookie = response.getheader("Set-Cookie").split(";")[0]
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.read().decode())
-    form = urlencode({"email": email, "password": "demo-pass-2026", "csrf_token": token.group(1)})
-    conn.request(
-        "POST",
-        "/login",
-        form,
-        {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-    )
+    if response.getheader("Location", "").endswith("/login/code"):
+        renewed, token = _form_page(conn, "/login/code", cookie)
+        cookie = renewed or cookie
+        code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+        response = _post(conn, "/login/code", {"code": code, "csrf_token": token}, cookie)
+        cookie = response.getheader("Set-Cookie").split(";")[0]
+    return cookie
+
+
+def _form_page(conn, path: str, cookie: str | None) -> tuple[str | None, str]:
+    """GET a form: (the session cookie it sets, if any; its CSRF token)."""
+    conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    response = conn.getresponse()
+    set_cookie = response.getheader("Set-Cookie")
+    token = CSRF_FIELD.search(response.read().decode()).group(1)
+    return (set_cookie.split(";")[0] if set_cookie else None), token
+
+
+def _post(conn, path: str, form: dict, cookie: str):
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    conn.request("POST", path, urlencode(form), headers)
     response = conn.getresponse()
     response.read()
-    assert response.status == 303, response.status
-    return response.getheader("Set-Cookie").split(";")[0]
+    assert response.status == 303, (path, response.status)
+    return response
 
 
 def requests_per_second(port: int, path: str, headers: dict, status: int) -> tuple[float, int]:
