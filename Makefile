@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app clinic
 LOCALES := en zh_Hant_HK zh_Hans_CN
 PORT ?= 5000
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint bench bench-scale bench-consultations bench-load profile translations compile-translations install clean
 
@@ -31,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint compile-translations
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: compile-translations
 	$(BIN)/python bench/pages.py
