@@ -12,12 +12,11 @@ from clinic.models.drugs import (
     CHINESE_MAX,
     GENERIC_MAX,
     NOTES_MAX,
-    PHRASE_KINDS,
-    PHRASE_MAX,
     REG_NO_MAX,
     Drug,
 )
 from clinic.models.patients import fold_chinese
+from clinic.models.phrases import PHRASE_KINDS, PHRASE_MAX
 
 REG_NO = re.compile(r"[A-Za-z0-9][A-Za-z0-9 /\-]*")
 

@@ -17,7 +17,8 @@ from clinic.consultations import catalogue_forms as forms
 from clinic.htmx import fragment, render
 from clinic.inputs import parse_id
 from clinic.models import ADMIN, DOCTOR, NURSE, PHARMACIST, SubmissionKey
-from clinic.models.drugs import DRAFT, KEEPERS, PHRASE_KINDS, PHRASE_STATES, Drug, Phrase
+from clinic.models.drugs import KEEPERS, Drug
+from clinic.models.phrases import DRAFT, PHRASE_KINDS, PHRASE_STATES, Phrase
 from clinic.workflow import TransitionError
 
 catalogue_bp = Blueprint("catalogue", __name__, url_prefix="/consultations")

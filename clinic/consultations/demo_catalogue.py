@@ -8,8 +8,9 @@ up), and none is marked 港澳藥械通 (these are all marketed on the mainland 
 
 from clinic.db import utcnow
 from clinic.models import Organisation, User
-from clinic.models.drugs import APPROVED, Drug, DrugSearchKey, Phrase
+from clinic.models.drugs import Drug, DrugSearchKey
 from clinic.models.patients import english_key
+from clinic.models.phrases import APPROVED, Phrase
 
 # generic name, brand names, Traditional (HK), Simplified (mainland), notes
 DRUGS = (

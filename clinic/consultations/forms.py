@@ -21,7 +21,7 @@ from clinic.models.consultations import (
     URGENCIES,
     WHERE_REGISTERED,
 )
-from clinic.models.drugs import PHRASE_KINDS, Phrase
+from clinic.models.phrases import PHRASE_KINDS, Phrase
 
 
 def text(label, required=None, max_length=4000, rows=3):

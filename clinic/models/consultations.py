@@ -40,8 +40,9 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
-from clinic.models.drugs import Drug, Phrase
+from clinic.models.drugs import Drug
 from clinic.models.patients import CROSS_BORDER, Consent, Patient, fold_chinese, prefix_range
+from clinic.models.phrases import Phrase
 from clinic.models.referrals import Referral
 from clinic.workflow import Conflict, Move, Refused, Stateful, Workflow
 
