@@ -21,12 +21,23 @@ def _fingerprint(path: Path) -> str:
 
 def static_url(filename: str) -> str:
     """The URL of a file under static/, with its content hash so it can be cached for a year."""
-    path = Path(current_app.static_folder) / filename
-    return url_for("static", filename=filename, v=_fingerprint(path))
+    return _built_once(("static", filename), lambda: Path(current_app.static_folder) / filename)
 
 
 def htmx_url() -> str:
-    return url_for("htmx_js", v=_fingerprint(HTMX_DIR / "htmx.min.js"))
+    return _built_once(("htmx_js", None), lambda: HTMX_DIR / "htmx.min.js")
+
+
+def _built_once(target: tuple[str, str | None], path) -> str:
+    """The fingerprinted URL, built on the first page under this script root, then remembered:
+    every page asks for the same three."""
+    urls = current_app.extensions.setdefault("static_urls", {})
+    key = (request.script_root, *target)
+    if key not in urls:
+        endpoint, filename = target
+        names = {"filename": filename} if filename else {}
+        urls[key] = url_for(endpoint, **names, v=_fingerprint(path()))
+    return urls[key]
 
 
 def _htmx_js():
