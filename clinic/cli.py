@@ -1,27 +1,28 @@
-"""Command line: organisations, services, users, demo data (init-db and backup: clinic.db).
+"""Command line: organisations, users, demo data (init-db and backup: clinic.db; a domain adds
+its own, e.g. `create-service`).
 
 Every change made here is audited like one made on the administration pages (no user: "cli").
 """
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from clinic.auth.access import audit
 from clinic.auth.passwords import password_problem
 from clinic.db import db
+from clinic.domains import organisation_summaries
 from clinic.models import (
     HUB,
     ORGANISATION_KINDS,
     ROLES,
     ROLES_BY_KIND,
-    HubService,
     Organisation,
     User,
 )
 
 
-def _organisation(name: str) -> Organisation:
+def organisation_named(name: str) -> Organisation:
     organisation = Organisation.by_name(name)
     if organisation is None:
         raise click.ClickException(f"No organisation named {name!r}.")
@@ -41,7 +42,7 @@ def create_org_command(name: str, kind: str, hub_name: str | None, **details: st
     """Create an organisation: a clinic (linked to its hub) or a hub hospital."""
     if Organisation.by_name(name):
         raise click.ClickException(f"{name!r} exists already.")
-    hub = _organisation(hub_name) if hub_name else None
+    hub = organisation_named(hub_name) if hub_name else None
     if hub and hub.kind != HUB:
         raise click.ClickException(f"{hub_name!r} is not a hub hospital.")
     with db.atomic():
@@ -60,7 +61,7 @@ def create_org_command(name: str, kind: str, hub_name: str | None, **details: st
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user_command(email: str, org_name: str, role: str, name: str | None, password: str):
     """Create a user who can log in."""
-    organisation = _organisation(org_name)
+    organisation = organisation_named(org_name)
     if role not in ROLES_BY_KIND[organisation.kind]:
         raise click.ClickException(f"A {organisation.kind} has no {role!r} role.")
     if problem := password_problem(password, email):
@@ -75,34 +76,13 @@ def create_user_command(email: str, org_name: str, role: str, name: str | None, 
     click.echo(f"Created {role} {email} at {organisation.name}.")
 
 
-@click.command("create-service")
-@click.argument("hub_name", metavar="HUB")
-@click.argument("code")
-@click.option("--name", required=True, help="The name in English.")
-@click.option("--name-zh-hant", required=True, help="The name in Traditional Chinese.")
-@click.option("--name-zh-hans", required=True, help="The name in Simplified Chinese.")
-@click.option("--cross-border", is_flag=True, help="Referrals need cross-border consent.")
-def create_service_command(hub_name: str, code: str, **fields) -> None:
-    """Add a service to a hub hospital: clinics linked to the hub can then refer to it."""
-    hub = _organisation(hub_name)
-    if not hub.is_hub:
-        raise click.ClickException(f"{hub_name!r} is not a hub hospital.")
-    code = code.strip().lower()
-    if HubService.select().where(HubService.hub == hub, HubService.code == code).exists():
-        raise click.ClickException(f"{hub_name!r} has a service {code!r} already.")
-    with db.atomic():
-        service = HubService.create(hub=hub, code=code, **fields)
-        audit("service_created", "service", service.id, f"cli: {hub.name}: {code}")
-    click.echo(f"Created service {code!r} at {hub.name}.")
-
-
 @click.command("list-orgs")
+@with_appcontext  # the domains registered on the app say what a hub holds
 def list_orgs_command() -> None:
     """Every organisation: kind, name, the hubs a clinic refers to, a hub's services."""
     for organisation in Organisation.select().order_by(Organisation.kind.desc(), Organisation.name):
         if organisation.is_hub:
-            services = organisation.services.order_by(HubService.code)
-            linked = "services: " + (", ".join(s.code for s in services) or "none")
+            linked = "; ".join(organisation_summaries(organisation)) or "none"
         else:
             linked = "hubs: " + (", ".join(h.name for h in organisation.hubs()) or "none")
         click.echo(f"{organisation.kind:<7} {organisation.name}  ({linked})")
@@ -116,7 +96,7 @@ def list_users_command(org_name: str | None) -> None:
         User.select(User, Organisation).join(Organisation).order_by(Organisation.name, User.email)
     )
     if org_name:
-        users = users.where(User.organisation == _organisation(org_name))
+        users = users.where(User.organisation == organisation_named(org_name))
     for user in users:
         status = "active" if user.active else "deactivated"
         click.echo(f"{user.email:<32} {user.role:<12} {user.organisation.name}  {status}")
@@ -154,7 +134,6 @@ def init_app(app: Flask) -> None:
         reindex_search_command,
         create_org_command,
         create_user_command,
-        create_service_command,
         list_orgs_command,
         list_users_command,
         demo_command,

@@ -74,6 +74,10 @@ class Domain:
       consent; returns them.
     - `patient_records(patient)`: {object type: query of ids} of this domain's records about
       the patient, so the patient's access report finds their audit events.
+    - `organisation_section(organisation)`: what it administers for an organisation, as
+      template context for `organisation_template` on the organisation's administration page
+      ({}: nothing there); `organisation_summary(organisation)`: the same as a line of text, for
+      `list-orgs` (None: nothing).
     """
 
     name: str
@@ -88,6 +92,9 @@ class Domain:
     audit_details: tuple = ()
     consent_withdrawn: Callable | None = None
     patient_records: Callable | None = None
+    organisation_section: Callable | None = None
+    organisation_template: str | None = None
+    organisation_summary: Callable | None = None
 
 
 def register(app: Flask, domain: Domain) -> None:
@@ -134,6 +141,23 @@ def today_sections(user) -> list[tuple[str, dict, list[int]]]:
 def patient_sections() -> list[str]:
     """The templates the domains add to the patient page, in registration order."""
     return [d.patient_template for d in registered() if d.patient_template]
+
+
+def organisation_sections(organisation) -> tuple[list[str], dict]:
+    """The templates the domains add to an organisation's administration page, and their
+    context."""
+    templates, context = [], {}
+    for domain in registered():
+        if domain.organisation_section and (values := domain.organisation_section(organisation)):
+            templates.append(domain.organisation_template)
+            context |= values
+    return templates, context
+
+
+def organisation_summaries(organisation) -> list[str]:
+    """What each domain holds for this organisation, a line each (`list-orgs`)."""
+    lines = (d.organisation_summary(organisation) for d in registered() if d.organisation_summary)
+    return [line for line in lines if line]
 
 
 def patient_records(patient) -> dict:

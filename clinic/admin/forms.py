@@ -1,4 +1,4 @@
-"""Administration forms: organisations and their links, a hub's services, users."""
+"""Administration forms: organisations and their links, users."""
 
 import re
 import zoneinfo
@@ -21,17 +21,15 @@ from clinic.models import (
     ORGANISATION_KINDS,
     ROLES,
     ROLES_BY_KIND,
-    HubService,
     Organisation,
     User,
 )
 
 PHONE = re.compile(r"^\+?[0-9 ()\-]{6,30}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-def _required(message):
+def required(message):
     return DataRequired(message=message)
 
 
@@ -39,7 +37,7 @@ class NamesInThreeScripts:
     """The English, Traditional and Simplified Chinese names every shared thing carries."""
 
     name = StringField(
-        _l("Name (English)"), validators=[_required(_l("Enter the name.")), at_most(120)]
+        _l("Name (English)"), validators=[required(_l("Enter the name.")), at_most(120)]
     )
     name_zh_hant = StringField(_l("Name (Traditional Chinese)"), validators=[at_most(120)])
     name_zh_hans = StringField(_l("Name (Simplified Chinese)"), validators=[at_most(120)])
@@ -98,54 +96,18 @@ class OrganisationForm(NamesInThreeScripts, Form):
         return values | {"kind": self.kind.data, "mfa_required": self.mfa_required.data}
 
 
-class ServiceForm(NamesInThreeScripts, Form):
-    code = StringField(
-        _l("Code"),
-        validators=[_required(_l("Enter a short code.")), at_most(40)],
-        description=_l("Lower-case letters, digits, - and _; e.g. cardiology."),
-    )
-    name_zh_hant = StringField(
-        _l("Name (Traditional Chinese)"),
-        validators=[_required(_l("Enter the name.")), at_most(120)],
-    )
-    name_zh_hans = StringField(
-        _l("Name (Simplified Chinese)"),
-        validators=[_required(_l("Enter the name.")), at_most(120)],
-    )
-    cross_border = BooleanField(_l("Needs the patient's cross-border consent"))
-    active = BooleanField(_l("Takes referrals"), default=True)
-
-    def __init__(self, *args, hub: Organisation, service: HubService | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.hub, self.service = hub, service
-
-    def validate_code(self, field):
-        field.data = field.data.strip().lower()
-        if not SERVICE_CODE.match(field.data):
-            raise ValidationError(_l("Lower-case letters, digits, - and _ only."))
-        query = HubService.select().where(HubService.hub == self.hub, HubService.code == field.data)
-        if self.service:
-            query = query.where(HubService.id != self.service.id)
-        if query.exists():
-            raise ValidationError(_l("This hub has a service with this code already."))
-
-    def values(self) -> dict:
-        names = {n: self[n].data.strip() for n in ("code", "name", "name_zh_hant", "name_zh_hans")}
-        return names | {"cross_border": self.cross_border.data, "active": self.active.data}
-
-
 class UserForm(Form):
     """A user's organisation and role (and, when created, e-mail and name)."""
 
     email = EmailField(
         _l("Email"),
         validators=[
-            _required(_l("Enter the email.")),
+            required(_l("Enter the email.")),
             Regexp(EMAIL, message=_l("Invalid email address.")),
             at_most(254),
         ],
     )
-    name = StringField(_l("Name"), validators=[_required(_l("Enter the name.")), at_most(120)])
+    name = StringField(_l("Name"), validators=[required(_l("Enter the name.")), at_most(120)])
     organisation = SelectField(
         _l("Organisation"),
         coerce=int,

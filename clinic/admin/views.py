@@ -1,4 +1,5 @@
-"""Administration of the alliance: organisations, hub services, users, the audit log.
+"""Administration of the alliance: organisations, users, the audit log (a domain adds its own
+administration, e.g. a hub's services, through `clinic.domains`).
 
 A hub's administrators govern the whole alliance; a clinic's, their own clinic. Every change is
 audited in the same transaction as the change.
@@ -15,13 +16,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from clinic.admin.forms import OrganisationForm, ServiceForm, UserForm
+from clinic.admin.forms import OrganisationForm, UserForm
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import db
-from clinic.domains import AuditDetail, audit_detail, audit_label
+from clinic.domains import AuditDetail, audit_detail, audit_label, organisation_sections
 from clinic.htmx import render
 from clinic.inputs import arg_page
-from clinic.models import ADMIN, ROLES, AuditEvent, HubService, Organisation, User, mfa
+from clinic.models import ADMIN, ROLES, AuditEvent, Organisation, User, mfa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -190,12 +191,13 @@ def audit_csv():
 
 
 # Organisations -----
-def _governed_organisations():
+def governed_organisations():
+    """The organisations the current administrator governs (a domain's admin pages use it)."""
     return Organisation.governed_by(current_user)
 
 
-def _organisation(organisation_id: int) -> Organisation:
-    return get_visible_or_404(_governed_organisations(), organisation_id, "organisation")
+def governed_organisation(organisation_id: int) -> Organisation:
+    return get_visible_or_404(governed_organisations(), organisation_id, "organisation")
 
 
 def _hub_admin_only() -> None:
@@ -207,7 +209,7 @@ def _hub_admin_only() -> None:
 @bp.route("/organisations")
 @roles_required(ADMIN)
 def organisations():
-    return render("admin/organisations.html", organisations=list(_governed_organisations()))
+    return render("admin/organisations.html", organisations=list(governed_organisations()))
 
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
@@ -228,7 +230,7 @@ def new_organisation():
 @bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
 @roles_required(ADMIN)
 def organisation(organisation_id: int):
-    organisation = _organisation(organisation_id)
+    organisation = governed_organisation(organisation_id)
     data = None if request.method == "POST" else _organisation_data(organisation)
     form = OrganisationForm(organisation=organisation, data=data)
     form.kind.data = organisation.kind  # a clinic stays a clinic: its users' roles depend on it
@@ -254,45 +256,12 @@ def _hubs_detail(form: OrganisationForm) -> str:
 
 
 def _organisation_page(form: OrganisationForm, organisation: Organisation | None):
-    services = list(organisation.services.order_by(HubService.code)) if organisation else []
     status = 422 if form.errors else 200
+    sections, context = organisation_sections(organisation) if organisation else ([], {})
     return render(
-        "admin/organisation.html", form=form, organisation=organisation, services=services,
-        status=status,
+        "admin/organisation.html", form=form, organisation=organisation, sections=sections,
+        status=status, **context,
     )  # fmt: skip
-
-
-# A hub's services -----
-@bp.route("/organisations/<int:organisation_id>/services/new", methods=["GET", "POST"])
-@roles_required(ADMIN)
-def new_service(organisation_id: int):
-    hub = _organisation(organisation_id)
-    if not hub.is_hub:
-        abort(404)
-    return _save_service(hub, HubService(hub=hub), "service_created")
-
-
-@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
-@roles_required(ADMIN)
-def service(service_id: int):
-    services = HubService.select().where(HubService.hub.in_(_governed_organisations()))
-    found = get_visible_or_404(services, service_id, "service")
-    return _save_service(found.hub, found, "service_changed")
-
-
-def _save_service(hub: Organisation, service: HubService, action: str):
-    existing = service.id is not None
-    form = ServiceForm(obj=service if existing else None, hub=hub, service=service)
-    if not form.validate_on_submit():
-        status = 422 if form.errors else 200
-        return render("admin/service.html", form=form, hub=hub, service=service, status=status)
-    with db.atomic():
-        for name, value in form.values().items():
-            setattr(service, name, value)
-        service.save()
-        audit(action, "service", service.id, f"{hub.name}: {service.code}")
-    flash(_("Service %(name)s saved.", name=service.label()), "success")
-    return redirect(url_for("admin.organisation", organisation_id=hub.id), code=303)
 
 
 # Users -----
@@ -309,7 +278,7 @@ def users():
 @bp.route("/users/new", methods=["GET", "POST"])
 @roles_required(ADMIN)
 def new_user():
-    form = UserForm(organisations=_governed_organisations())
+    form = UserForm(organisations=governed_organisations())
     if not form.validate_on_submit():
         status = 422 if form.errors else 200
         return render("admin/user.html", form=form, user=None, status=status)
@@ -331,7 +300,7 @@ def new_user():
 @roles_required(ADMIN)
 def user(user_id: int):
     user = _user(user_id)
-    form = UserForm(obj=user, organisations=_governed_organisations(), user=user)
+    form = UserForm(obj=user, organisations=governed_organisations(), user=user)
     if request.method == "GET":
         form.organisation.data = user.organisation_id
     if not form.validate_on_submit():

@@ -59,9 +59,12 @@ def _audit_details() -> tuple:
 
 def init_app(app: Flask) -> None:
     from clinic.models.referrals import Referral
+    from clinic.referrals import services
     from clinic.referrals.views import bp, nav_count, today_section
 
     app.register_blueprint(bp)
+    app.register_blueprint(services.bp)
+    app.cli.add_command(services.create_service_command)
     register(
         app,
         Domain(
@@ -77,5 +80,8 @@ def init_app(app: Flask) -> None:
             audit_details=_audit_details(),
             consent_withdrawn=Referral.stop_all_for_consent,
             patient_records=Referral.records_of,
+            organisation_section=services.section,
+            organisation_template="referrals/_hub_services.html",
+            organisation_summary=services.summary,
         ),
     )
