@@ -171,3 +171,19 @@ def test_the_fhir_link_says_what_it_is_in_each_language(doctor, make_patient):
     assert "Export for hospital systems (FHIR)" in doctor.get(f"/referrals/{r.id}").text
     doctor.post("/language", data={"lang": "zh_Hans_CN"})
     assert "导出至医院系统（FHIR）</a>" in doctor.get(f"/referrals/{r.id}").text
+
+
+def test_things_are_not_labelled_with_a_persons_name_in_chinese(admin, doctor):
+    """姓名 is a person's name: an organisation, a service or a place has a 名稱."""
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    organisations = admin.get("/admin/organisations").get_data(as_text=True)
+    assert "<th>機構</th>" in organisations and "姓名" not in organisations
+    from clinic.demo import HUB_NAME
+    from clinic.models import Organisation
+
+    hub_id = Organisation.by_name(HUB_NAME).id
+    hub = admin.get(f"/admin/organisations/{hub_id}").get_data(as_text=True)
+    assert "<th>服務</th>" in hub and "姓名" not in hub
+    doctor.post("/language", data={"lang": "zh_Hans_CN"})
+    places = doctor.get("/service-days/places").get_data(as_text=True)
+    assert "地点名称" in places and "姓名" not in places

@@ -191,6 +191,6 @@ class CapacityForm(Form):
 
 class PlaceForm(Form):
     name = StringField(
-        _l("Name"), validators=[DataRequired(message=_l("Give the name.")), at_most(120)]
+        _l("Place name"), validators=[DataRequired(message=_l("Give the name.")), at_most(120)]
     )
     address = text(_l("Address"), 500, required=_l("Give the address."))
