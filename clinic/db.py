@@ -73,7 +73,9 @@ def init_schema() -> None:
     append_only += [m._meta.table_name for m in MODELS if issubclass(m, TimelineEvent)]
 
     with db.atomic():
-        db.create_tables(MODELS, safe=True)
+        # New tables with their indexes; a table of an older release gets its new columns
+        # first, then the indexes on them.
+        db.create_tables([m for m in MODELS if not m.table_exists()], safe=True)
         migrator = SchemaMigrator.from_database(db.obj)
         for model in MODELS:
             table = model._meta.table_name
@@ -81,6 +83,8 @@ def init_schema() -> None:
             missing = [f for f in model._meta.sorted_fields if f.column_name not in existing]
             for field in missing:
                 _add_column(migrator, table, field)
+            if missing and hasattr(model, "fill_added_columns"):
+                model.fill_added_columns()  # the values older rows need in them
             model._schema.create_indexes(safe=True)  # indexes added by a newer release
         for table in append_only:
             _make_append_only(table)
