@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import psycopg2
-import pyotp
 from peewee import fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale
-from inprocess import CSRF_TOKEN, demo_app, logged_in
+from inprocess import demo_app, logged_in
 from report import machine, write_section
 
 from clinic import demo
@@ -114,20 +113,6 @@ def _insert(rows: list[dict], doses: list[int], rng: random.Random) -> None:
             GuidanceLine.insert_many(lines).execute()
 
 
-def logged_in_hub(app, email: str):
-    """A test client through the login and its second step (the demo's shared key)."""
-    client = app.test_client()
-    token = CSRF_TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
-    login = {"email": email, "password": demo.DEMO_PASSWORD, "csrf_token": token}
-    client.post("/login", data=login)
-    page = client.get("/login/code").get_data(as_text=True)
-    token = CSRF_TOKEN.search(page).group(1)
-    code = pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
-    response = client.post("/login/code", data={"code": code, "csrf_token": token})
-    assert response.status_code == 303, response.status_code
-    return client
-
-
 def run(engine: str, url: str) -> dict:
     started = time.perf_counter()
     app = demo_app(url)
@@ -145,7 +130,7 @@ def run(engine: str, url: str) -> dict:
          "/consultations/library?drug=%E6%B0%A8%E6%B0%AF&type=dosing"),
         ("Library by question type only", PHARMACIST, "/consultations/library?type=border"),
     ]  # fmt: skip
-    clients = {PHARMACIST: logged_in_hub(app, PHARMACIST), NURSE: logged_in(app, NURSE)}
+    clients = {PHARMACIST: logged_in(app, PHARMACIST), NURSE: logged_in(app, NURSE)}
     results = []
     for label, email, path in pages:
         measured = scale.timings(clients[email], path)

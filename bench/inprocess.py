@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -37,13 +38,19 @@ def demo_app(database_url: str, load_demo: bool = True) -> Flask:
 
 
 def logged_in(app: Flask, email: str) -> FlaskClient:
-    """A test client logged in through the login form, as a browser would."""
+    """A test client logged in through the login form, as a browser would, with the second
+    step when the account has one (hub staff: the demo's shared key)."""
     client = app.test_client()
     token = CSRF_TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
     response = client.post(
         "/login", data={"email": email, "password": demo.DEMO_PASSWORD, "csrf_token": token}
     )
     assert response.status_code == 303, response.status_code
+    if response.headers["Location"].endswith("/login/code"):
+        token = CSRF_TOKEN.search(client.get("/login/code").get_data(as_text=True)).group(1)
+        code = pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
+        response = client.post("/login/code", data={"code": code, "csrf_token": token})
+        assert response.status_code == 303, response.status_code
     return client
 
 

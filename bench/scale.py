@@ -35,6 +35,7 @@ from clinic.models.referrals import (
     PRIORITIES,
     SUBMITTED,
     UP,
+    list_order,
 )
 
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "1000000"))
@@ -68,14 +69,17 @@ def load_referrals(clinics: list[int], hub: Organisation, rng: random.Random) ->
         state = rng.choices(states, weights)[0]
         created = now - dt.timedelta(minutes=rng.randrange(5 * 365 * 24 * 60))
         owner = OWNER.get(state)
+        owner = None if owner is None else hub.id if owner == "hub" else clinics[clinic_index]
+        priority = rng.choice(list(PRIORITIES))
+        submitted = created + dt.timedelta(minutes=5)
         rows.append({
-            "direction": UP, "priority": rng.choice(list(PRIORITIES)), "reason": "Bench",
+            "direction": UP, "priority": priority, "reason": "Bench",
             "patient": first_id + clinic_index * per_clinic + rng.randrange(per_clinic),
             "from_org": clinics[clinic_index], "to_org": hub.id, "service": service.id,
             "state": state, "created_by": author, "created_at": created,
-            "submitted_at": created + dt.timedelta(minutes=5), "updated_at": created,
-            "owner": None if owner is None else hub.id if owner == "hub" else clinics[clinic_index],
+            "submitted_at": submitted, "updated_at": created, "owner": owner,
             "due_by": None if owner is None else created + dt.timedelta(hours=72),
+            **list_order(state, priority, owner, submitted),
         })  # fmt: skip
         if len(rows) == 1000:
             with db.atomic():

@@ -36,7 +36,9 @@ def connect_database(url: str) -> Database:
     scheme = urlsplit(url).scheme
     if scheme in ("postgres", "postgresql"):
         url = url.replace(f"{scheme}://", "postgresql+pool://", 1)
-        return db_url.connect(url, max_connections=32, stale_timeout=300)
+        # No JIT: it compiles a worklist's plan (costed high, read in milliseconds) for longer
+        # than the query runs.
+        return db_url.connect(url, max_connections=32, stale_timeout=300, options="-c jit=off")
     if scheme == "sqlite":
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

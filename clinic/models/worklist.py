@@ -69,10 +69,11 @@ class Worklist:
 
     def _matching(self, query, count: int | None):
         """The query narrowed to the first `count` rows of every segment."""
-        ids = [self._first(segment, count) for segment in self.segments]
+        ids = [self.first(segment, count) for segment in self.segments]
         return query.where(self.model.id.in_(functools.reduce(operator.or_, ids)))
 
-    def _first(self, segment: Segment, count: int | None):
+    def first(self, segment: Segment, count: int | None):
+        """The ids of the segment's first `count` rows (None: all), as a subquery."""
         model = self.model
         query = model.select(model.id).where(segment.where).order_by(*segment.order)
         if count is not None:
