@@ -17,6 +17,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
+    SQL,
     BooleanField,
     Case,
     CharField,
@@ -365,11 +366,14 @@ class Referral(Stateful, BaseModel):
         writing: cancelling cannot extend access."""
         source = Referral.alias()
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
-        source_in_window = source.select(source.id).where(
-            open_or_closed_within(cls.open_condition(source), source.updated_at)
+        source_in_window = fn.EXISTS(  # asked of each row: the list would be every referral
+            source.select(SQL("1")).where(
+                source.id == cls.parent,
+                open_or_closed_within(cls.open_condition(source), source.updated_at),
+            )
         )
         window = open_or_closed_within(cls.open_condition(), cls.updated_at)
-        cancelled_window = cls.parent.in_(source_in_window) | (
+        cancelled_window = source_in_window | (
             cls.parent.is_null() & (cls.created_at >= window_start())
         )
         return (~cancelled_down & window) | (cancelled_down & cancelled_window)
@@ -378,17 +382,23 @@ class Referral(Stateful, BaseModel):
     def consent_holds(cls):
         """SQL: the consent the referral relies on (a cross-border service's, or the one naming
         the clinic of a down-referral) is not withdrawn; or it relies on none."""
-        cross_border = HubService.select(HubService.id).where(HubService.cross_border)
-        valid = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null())
-        needs_none = cls.service.is_null() | cls.service.not_in(cross_border)
-        return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
+        cross_border = HubService.select(SQL("1")).where(
+            HubService.id == cls.service, HubService.cross_border
+        )
+        valid = Consent.select(SQL("1")).where(
+            Consent.id == cls.consent, Consent.withdrawn_at.is_null()
+        )
+        needs_none = cls.service.is_null() | ~fn.EXISTS(cross_border)
+        return fn.EXISTS(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
     def stopped_for_consent(cls):
         """SQL: cancelled when (or after) the consent it relied on was withdrawn: the
         `stop_for_consent` move, made in the withdrawal's transaction."""
-        withdrawn = Consent.select(Consent.id).where(Consent.withdrawn_at <= cls.updated_at)
-        return (cls.state == CANCELLED) & cls.consent.in_(withdrawn)
+        withdrawn = Consent.select(SQL("1")).where(
+            Consent.id == cls.consent, Consent.withdrawn_at <= cls.updated_at
+        )
+        return (cls.state == CANCELLED) & fn.EXISTS(withdrawn)
 
     @classmethod
     def readable_by(cls, user: User):
