@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from peewee import OP, SQL, Expression, Select, fn
+from peewee import OP, SQL, Case, Expression, Select, fn
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,13 @@ class Worklist:
         """The ids of the segment's first `count` rows (None: all), as a subquery."""
         model = self.model
         query = model.select(model.id).where(segment.where).order_by(*segment.order)
-        if count is not None:
+        if segment.after is not None and count is not None:
+            # LIMIT 0 once the segment before fills the page: the database reads no row of
+            # it (a condition in WHERE would still be tested on every row of the index).
+            before = model.select(SQL("1")).where(segment.after).limit(count)
+            filled = Select([before.alias("b")], [fn.COUNT(SQL("*"))])
+            query = query.limit(Case(None, [(Expression(filled, OP.LT, count), count)], 0))
+        elif count is not None:
             query = query.limit(count)
-            if segment.after is not None:
-                before = model.select(SQL("1")).where(segment.after).limit(count)
-                filled = Select([before.alias("b")], [fn.COUNT(SQL("*"))])
-                query = query.where(Expression(filled, OP.LT, count))
         first = query.alias("s")
         return model.select(first.c.id).from_(first)  # a subquery: SQLite unions no LIMITs
