@@ -343,10 +343,16 @@ class Referral(Stateful, BaseModel):
         """SQL: the patient's own clinic sees its referrals always; any other party (the hub,
         a clinic receiving a down-referral) while the referral is in the access window and the
         consent it relies on still holds."""
+        return cls._need_to_know(organisation_id, cls.consent_holds())
+
+    @classmethod
+    def _need_to_know(cls, organisation_id: int, consent):
+        """SQL: sent, or received once submitted, and the patient's own clinic, or within the
+        access window with `consent` holding."""
         party = (cls.from_org == organisation_id) | (
             (cls.to_org == organisation_id) & (cls.state != DRAFT)
         )
-        others = cls.access_window() & cls.consent_holds()
+        others = cls.access_window() & consent
         return party & Patient.need_to_know(
             organisation_id, others, cls.patient, cls.clinic_patient
         )
@@ -409,10 +415,11 @@ class Referral(Stateful, BaseModel):
         """SQL: `visible_to`, and the referrals stopped for consent that the user's
         organisation was a party to, within the access window: those it reads only as stopped,
         with the reason and nothing about the patient (`redacted_for`)."""
-        organisation_id = user.organisation_id
-        party = (cls.from_org == organisation_id) | (cls.to_org == organisation_id)
-        stopped = party & cls.stopped_for_consent() & cls.access_window()
-        return cls.visible_condition(organisation_id) | stopped
+        # = visible_condition | (party & stopped_for_consent & access_window), the window
+        # written once: a stopped referral is cancelled (never a draft), so its party is the
+        # visible one, and the patient's own clinic sees it anyway.
+        consent = cls.consent_holds() | cls.stopped_for_consent()
+        return cls._need_to_know(user.organisation_id, consent)
 
     def redacted_for(self, user: User) -> bool:
         """Shown to this reader without the patient: it was stopped because the patient
@@ -483,16 +490,13 @@ class Referral(Stateful, BaseModel):
         )
         segments = []
         for side in sides:
-            rows = side & wanted
+            rows, first = side & wanted, len(segments)
             if parts[0]:
                 segments.append(Segment(rows & open_part & overdue, by_age))
-                segments.append(
-                    Segment(rows & open_part & on_time, by_age, rows & open_part & overdue)
-                )
+                segments.append(Segment(rows & open_part & on_time, by_age, (first,)))
+            opened = (first, first + 1) if parts[0] else ()
             if parts[1]:
-                segments.append(
-                    Segment(rows & closed_part, newest, rows & open_part if parts[0] else None)
-                )
+                segments.append(Segment(rows & closed_part, newest, opened))
         return Worklist(
             cls, tuple(segments), lambda query: cls.worklist_order(query, now), cls.joined,
             (cls.id, cls.direction, cls.state, cls.owner, cls.due_by, cls.updated_at),

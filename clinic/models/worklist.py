@@ -20,12 +20,12 @@ from peewee import OP, SQL, Case, Expression, Select, fn
 
 @dataclass(frozen=True)
 class Segment:
-    """Rows matching `where`, in the index order `order`; read only while the rows matching
-    `after` (the segment before it on the same side) do not fill the page."""
+    """Rows matching `where`, in the index order `order`; read only while the segments
+    numbered `after` (those before it on the same side) do not fill the page together."""
 
     where: Expression
     order: tuple
-    after: Expression | None = None
+    after: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,21 +68,29 @@ class Worklist:
         return f"{len(rows)}-{hashlib.blake2b(seen, digest_size=8).hexdigest()}"
 
     def _matching(self, query, count: int | None):
-        """The query narrowed to the first `count` rows of every segment."""
-        ids = [self.first(segment, count) for segment in self.segments]
-        return query.where(self.model.id.in_(functools.reduce(operator.or_, ids)))
+        """The query narrowed to the first `count` rows of every segment (None: all)."""
+        segments = self.segments_for(count)
+        ids = [self.model.select(segment.c.id).from_(segment) for segment in segments]
+        ids = self.model.id.in_(functools.reduce(operator.or_, ids))
+        return query.where(ids).with_cte(*segments)
 
-    def first(self, segment: Segment, count: int | None):
-        """The ids of the segment's first `count` rows (None: all), as a subquery."""
-        model = self.model
-        query = model.select(model.id).where(segment.where).order_by(*segment.order)
-        if segment.after is not None and count is not None:
-            # LIMIT 0 once the segment before fills the page: the database reads no row of
-            # it (a condition in WHERE would still be tested on every row of the index).
-            before = model.select(SQL("1")).where(segment.after).limit(count)
-            filled = Select([before.alias("b")], [fn.COUNT(SQL("*"))])
-            query = query.limit(Case(None, [(Expression(filled, OP.LT, count), count)], 0))
-        elif count is not None:
-            query = query.limit(count)
-        first = query.alias("s")
-        return model.select(first.c.id).from_(first)  # a subquery: SQLite unions no LIMITs
+    def segments_for(self, count: int | None) -> list:
+        """Each segment's first `count` rows (their ids), as the statement's CTEs `w0`, `w1` …:
+        a segment's guard counts the rows of those it follows without reading them again."""
+        model, segments = self.model, []
+        for number, segment in enumerate(self.segments):
+            query = model.select(model.id).where(segment.where).order_by(*segment.order)
+            if count is not None:
+                query = query.limit(self._limit(count, [segments[i] for i in segment.after]))
+            segments.append(query.cte(f"w{number}"))
+        return segments
+
+    @staticmethod
+    def _limit(count: int, before: list):
+        """`count`, or 0 once the segments `before` fill the page: the database then reads
+        no row of this one (a condition in WHERE would still be tested on every index row)."""
+        if not before:
+            return count
+        counts = [Select([segment], [fn.COUNT(SQL("*"))]) for segment in before]
+        filled = functools.reduce(lambda a, b: Expression(a, OP.ADD, b), counts)
+        return Case(None, [(Expression(filled, OP.LT, count), count)], 0)
