@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
@@ -63,6 +63,14 @@ def write_transaction():
     compare-and-set updates in the models do the same job.
     """
     return db.atomic("IMMEDIATE") if is_sqlite() else db.atomic()
+
+
+def row_exists(query):
+    """SQL: EXISTS (query), a subquery correlated with the row it is asked of and answered by
+    one lookup for that row. OFFSET 0 keeps PostgreSQL from turning it into a hash of every
+    row the subquery could match (a whole clinic's patients) when it expects many outer rows:
+    a worklist reads its index only to the page end."""
+    return fn.EXISTS(query.offset(0))
 
 
 def init_schema() -> None:

@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import db, is_sqlite, utcnow
+from clinic.db import db, is_sqlite, row_exists, utcnow
 from clinic.domains import hub_visibility
 from clinic.models.core import (
     DOCTOR,
@@ -210,7 +210,7 @@ class Patient(BaseModel):
         # Asked of each row (a primary-key lookup), not as the list of the clinic's patients.
         own = cls.alias()
         mine = [
-            fn.EXISTS(own.select(SQL("1")).where(own.id == f, own.clinic == organisation_id))
+            row_exists(own.select(SQL("1")).where(own.id == f, own.clinic == organisation_id))
             for f in patient_fields
         ]
         return functools.reduce(operator.or_, mine) | window

@@ -30,7 +30,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import AHEAD, utcnow, write_transaction
+from clinic.db import AHEAD, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -372,7 +372,7 @@ class Referral(Stateful, BaseModel):
         writing: cancelling cannot extend access."""
         source = Referral.alias()
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
-        source_in_window = fn.EXISTS(  # asked of each row: the list would be every referral
+        source_in_window = row_exists(  # asked of each row: the list would be every referral
             source.select(SQL("1")).where(
                 source.id == cls.parent,
                 open_or_closed_within(cls.open_condition(source), source.updated_at),
@@ -394,8 +394,8 @@ class Referral(Stateful, BaseModel):
         valid = Consent.select(SQL("1")).where(
             Consent.id == cls.consent, Consent.withdrawn_at.is_null()
         )
-        needs_none = cls.service.is_null() | ~fn.EXISTS(cross_border)
-        return fn.EXISTS(valid) | (cls.consent.is_null() & needs_none)
+        needs_none = cls.service.is_null() | ~row_exists(cross_border)
+        return row_exists(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
     def stopped_for_consent(cls):
@@ -404,7 +404,7 @@ class Referral(Stateful, BaseModel):
         withdrawn = Consent.select(SQL("1")).where(
             Consent.id == cls.consent, Consent.withdrawn_at <= cls.updated_at
         )
-        return (cls.state == CANCELLED) & fn.EXISTS(withdrawn)
+        return (cls.state == CANCELLED) & row_exists(withdrawn)
 
     @classmethod
     def readable_by(cls, user: User):
