@@ -35,6 +35,7 @@ from clinic.models.referrals import (
     PRIORITIES,
     SUBMITTED,
     UP,
+    list_order,
 )
 
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "1000000"))
@@ -68,14 +69,20 @@ def load_referrals(clinics: list[int], hub: Organisation, rng: random.Random) ->
         state = rng.choices(states, weights)[0]
         created = now - dt.timedelta(minutes=rng.randrange(5 * 365 * 24 * 60))
         owner = OWNER.get(state)
+        owner = None if owner is None else hub.id if owner == "hub" else clinics[clinic_index]
+        priority = rng.choice(list(PRIORITIES))
+        submitted = created + dt.timedelta(minutes=5)
+        # A back-referral names its follow-up, one to six months on (Today lists that day's).
+        follow_up = (created + dt.timedelta(days=30 + number % 150)).date()
         rows.append({
-            "direction": UP, "priority": rng.choice(list(PRIORITIES)), "reason": "Bench",
+            "direction": UP, "priority": priority, "reason": "Bench",
             "patient": first_id + clinic_index * per_clinic + rng.randrange(per_clinic),
             "from_org": clinics[clinic_index], "to_org": hub.id, "service": service.id,
             "state": state, "created_by": author, "created_at": created,
-            "submitted_at": created + dt.timedelta(minutes=5), "updated_at": created,
-            "owner": None if owner is None else hub.id if owner == "hub" else clinics[clinic_index],
+            "submitted_at": submitted, "updated_at": created, "owner": owner,
             "due_by": None if owner is None else created + dt.timedelta(hours=72),
+            "br_follow_up_due": follow_up if state in (COMPLETED, CLOSED) else None,
+            **list_order(state, priority, owner, submitted),
         })  # fmt: skip
         if len(rows) == 1000:
             with db.atomic():
@@ -219,7 +226,8 @@ def report(runs: list[dict], load_average: float, seconds: float) -> str:
         f"Data: the demo data plus {PATIENTS:,} synthetic patients in clinics of "
         f"{min(PATIENTS, 100_000):,} (loaded by `bench/search.py`'s loader) and {REFERRALS:,}",
         "referrals from those clinics to the demo hub over five years (86% closed, 8% declined or",
-        "cancelled, 6% open: submitted, information requested, accepted, back-referral written).",
+        "cancelled, 6% open: submitted, information requested, accepted, back-referral written;",
+        "a written back-referral names a follow-up day one to six months on).",
         f"Each page requested {REPEATS} times (or for {SECONDS_PER_PAGE:g} s, at least 10 times)",
         "in-process (Flask test client, logged in), after 5 warm-ups.",
         "SQLite: file in a temp directory, WAL. PostgreSQL 15 on 127.0.0.1, database "

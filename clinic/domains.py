@@ -105,20 +105,30 @@ def registered() -> list[Domain]:
     return current_app.extensions.get(EXTENSION, [])
 
 
+NAV_COUNT_MAX = 99  # a badge shows "99+" beyond: counting stops there
+
+
 def nav_counts() -> dict[str, int]:
-    """Every domain's count of what waits on the current user, in one query per request."""
+    """Every domain's count of what waits on the current user (up to one more than
+    NAV_COUNT_MAX), in one query per request."""
     if "nav_counts" not in g:
         queries = {}
         for domain in registered():
             query = domain.nav_count(current_user) if domain.nav_count else None
             if query is not None:
-                queries[domain.name] = query.select(fn.COUNT(SQL("*"))).order_by()
+                first = query.select(SQL("1")).order_by().limit(NAV_COUNT_MAX + 1)
+                queries[domain.name] = Select([first.alias("w")], [fn.COUNT(SQL("*"))])
         g.nav_counts = {}
         if queries:
             columns = [query.alias(f"n{i}") for i, query in enumerate(queries.values())]
             row = Select(columns=columns).bind(db).tuples().get()
             g.nav_counts = dict(zip(queries, row, strict=True))
     return g.nav_counts
+
+
+def count_label(count: int | None) -> str:
+    """A count as a badge shows it: "99+" past NAV_COUNT_MAX."""
+    return f"{NAV_COUNT_MAX}+" if count and count > NAV_COUNT_MAX else str(count or 0)
 
 
 def nav_version() -> str:

@@ -152,6 +152,11 @@ class Stateful:
         """When the owner of `state` must have moved; None: no deadline."""
         return None
 
+    def moved_values(self, values: dict) -> dict:
+        """The columns a move writes (`values`), with what the model derives from them (kept
+        in the same compare-and-set UPDATE)."""
+        return values
+
     def refusal(self, user: User, move: Move) -> object | None:
         """Why this user may not make this move now (None: they may)."""
         if self.state not in move.sources:
@@ -191,7 +196,7 @@ class Stateful:
         model = type(self)
         now = utcnow()
         values = {"state": move.target, "updated_at": now, **self._deadline(move.target, now)}
-        values |= fields
+        values = self.moved_values(values | fields)
         conditions = [model.id == self.id, model.state == self.state]
         conditions += [getattr(model, column) == seen for column, seen in (expect or {}).items()]
         seen_state = self.state

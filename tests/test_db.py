@@ -128,9 +128,9 @@ def test_init_db_adds_the_worklist_indexes_to_an_older_database(app, runner, dem
     # Before issue 8 a referral had one-column indexes only: the inbox, outbox and "needs our
     # action" lists of a large register read every referral of the organisation.
     worklists = [
-        ["to_org_id", "state", "updated_at"],
-        ["from_org_id", "state", "updated_at"],
-        ["owner_id", "state", "due_by"],
+        ["to_org_id", "list_rank", "received_at", "id"],
+        ["from_org_id", "list_rank", "received_at", "id"],
+        ["owner_id", "list_rank", "received_at", "id"],
     ]
     for index in db.get_indexes("referral"):
         if index.columns in worklists:

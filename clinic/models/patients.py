@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import db, is_sqlite, utcnow
+from clinic.db import db, is_sqlite, row_exists, utcnow
 from clinic.domains import hub_visibility
 from clinic.models.core import (
     DOCTOR,
@@ -207,8 +207,13 @@ class Patient(BaseModel):
         own clinic always (any of `patient_fields` is in its register); any other party only
         while `window` holds (open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE ago, see
         `clinic.workflow.open_or_closed_within`)."""
-        own = cls.select(cls.id).where(cls.clinic == organisation_id)
-        return functools.reduce(operator.or_, [f.in_(own) for f in patient_fields]) | window
+        # Asked of each row (a primary-key lookup), not as the list of the clinic's patients.
+        own = cls.alias()
+        mine = [
+            row_exists(own.select(SQL("1")).where(own.id == f, own.clinic == organisation_id))
+            for f in patient_fields
+        ]
+        return functools.reduce(operator.or_, mine) | window
 
     @classmethod
     def hub_visibility(cls, user: User):

@@ -17,18 +17,20 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
+    SQL,
     BooleanField,
     Case,
     CharField,
     DateField,
     DateTimeField,
     ForeignKeyField,
+    IntegerField,
     IntegrityError,
     TextField,
     fn,
 )
 
-from clinic.db import AHEAD, utcnow, write_transaction
+from clinic.db import AHEAD, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -42,6 +44,7 @@ from clinic.models.core import (
     User,
 )
 from clinic.models.patients import SHARE_WITH_CLINIC, Consent, IdentityDocument, Patient
+from clinic.models.worklist import Segment, Worklist
 from clinic.workflow import (
     Conflict,
     Move,
@@ -81,6 +84,7 @@ STATES = {
     CLOSED: _l("Closed"),
 }
 FINAL_STATES = (DECLINED, CANCELLED, NO_SHOW, CLOSED)
+CLOSED_RANK = 3  # the list rank of a referral that is closed and waits on no one
 # A down-referral comes only from an up-referral the hub took on (accepted or completed).
 DOWN_SOURCES = (ACCEPTED, COMPLETED, CLOSED)
 
@@ -150,6 +154,22 @@ DOWN_FLOW = Workflow(
     owners={DRAFT: "from_org", SUBMITTED: "to_org"},
 )  # fmt: skip
 FLOWS = {UP: UP_FLOW, DOWN: DOWN_FLOW}
+# The states a referral of the open part of a list can be in (open, or final and waiting on
+# someone: a decline until the referring doctor has seen it).
+OPEN_PART_STATES = {s for s in STATES if s not in FINAL_STATES}
+OPEN_PART_STATES |= {state for flow in FLOWS.values() for state in flow.owners}
+
+
+def list_order(state: str, priority: str, owner, received_at: dt.datetime) -> dict:
+    """The columns the worklist indexes hold: the priority's rank while the referral is open
+    or waits on someone (else CLOSED_RANK: the open part of a list comes first), and when the
+    receiver got it (sent, or written while a draft)."""
+    waits = owner is not None or state not in FINAL_STATES
+    return {
+        "list_rank": PRIORITY_RANK[priority] if waits else CLOSED_RANK,
+        "received_at": received_at,
+    }
+
 
 # A back-referral's medication changes: one a line, each started, stopped or changed.
 START, STOP, CHANGE = "start", "stop", "change"
@@ -252,7 +272,7 @@ class Referral(Stateful, BaseModel):
     br_treatment = TextField(null=True)
     br_medication_changes = TextField(null=True)
     br_follow_up_plan = TextField(null=True)
-    br_follow_up_due = DateField(null=True)
+    br_follow_up_due = DateField(null=True, index=True)  # Today's follow-ups
     br_signed_by = ForeignKeyField(User, null=True)
     br_signed_at = DateTimeField(null=True)
     br_applied_at = DateTimeField(null=True)  # medication changes applied to the record
@@ -266,14 +286,18 @@ class Referral(Stateful, BaseModel):
     created_at = DateTimeField(default=utcnow)
     submitted_at = DateTimeField(null=True)
     updated_at = DateTimeField(default=utcnow)
+    # The worklist order, kept by every write (`list_order`): the lists read it from the indexes.
+    list_rank = IntegerField(default=CLOSED_RANK)
+    received_at = DateTimeField(null=True)  # COALESCE(submitted_at, created_at)
 
     class Meta:
-        # The worklists: a hub's inbox and a clinic's outbox by state (their fingerprint reads
-        # updated_at from the index), and what waits on an owner (the badge, "needs our action").
+        # The worklists, one index a side: what an organisation received (the hub's inbox),
+        # sent (a clinic's outbox) and owns (the badge, "needs our action", Today), each in the
+        # list's order so a page reads its rows from the index and stops.
         indexes = (
-            (("to_org", "state", "updated_at"), False),
-            (("from_org", "state", "updated_at"), False),
-            (("owner", "state", "due_by"), False),
+            (("to_org", "list_rank", "received_at", "id"), False),
+            (("from_org", "list_rank", "received_at", "id"), False),
+            (("owner", "list_rank", "received_at", "id"), False),
         )
 
     audit_type = "referral"
@@ -312,15 +336,25 @@ class Referral(Stateful, BaseModel):
 
     @classmethod
     def visible_to_organisation(cls, organisation_id: int):
-        """The patient's own clinic sees its referrals always; any other party (the hub, a
-        clinic receiving a down-referral) while the referral is in the access window and the
+        return cls.select().where(cls.visible_condition(organisation_id))
+
+    @classmethod
+    def visible_condition(cls, organisation_id: int):
+        """SQL: the patient's own clinic sees its referrals always; any other party (the hub,
+        a clinic receiving a down-referral) while the referral is in the access window and the
         consent it relies on still holds."""
+        return cls._need_to_know(organisation_id, cls.consent_holds())
+
+    @classmethod
+    def _need_to_know(cls, organisation_id: int, consent):
+        """SQL: sent, or received once submitted, and the patient's own clinic, or within the
+        access window with `consent` holding."""
         party = (cls.from_org == organisation_id) | (
             (cls.to_org == organisation_id) & (cls.state != DRAFT)
         )
-        others = cls.access_window() & cls.consent_holds()
-        return cls.select().where(
-            party, Patient.need_to_know(organisation_id, others, cls.patient, cls.clinic_patient)
+        others = cls.access_window() & consent
+        return party & Patient.need_to_know(
+            organisation_id, others, cls.patient, cls.clinic_patient
         )
 
     @classmethod
@@ -338,11 +372,14 @@ class Referral(Stateful, BaseModel):
         writing: cancelling cannot extend access."""
         source = Referral.alias()
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
-        source_in_window = source.select(source.id).where(
-            open_or_closed_within(cls.open_condition(source), source.updated_at)
+        source_in_window = row_exists(  # asked of each row: the list would be every referral
+            source.select(SQL("1")).where(
+                source.id == cls.parent,
+                open_or_closed_within(cls.open_condition(source), source.updated_at),
+            )
         )
         window = open_or_closed_within(cls.open_condition(), cls.updated_at)
-        cancelled_window = cls.parent.in_(source_in_window) | (
+        cancelled_window = source_in_window | (
             cls.parent.is_null() & (cls.created_at >= window_start())
         )
         return (~cancelled_down & window) | (cancelled_down & cancelled_window)
@@ -351,26 +388,38 @@ class Referral(Stateful, BaseModel):
     def consent_holds(cls):
         """SQL: the consent the referral relies on (a cross-border service's, or the one naming
         the clinic of a down-referral) is not withdrawn; or it relies on none."""
-        cross_border = HubService.select(HubService.id).where(HubService.cross_border)
-        valid = Consent.select(Consent.id).where(Consent.withdrawn_at.is_null())
-        needs_none = cls.service.is_null() | cls.service.not_in(cross_border)
-        return cls.consent.in_(valid) | (cls.consent.is_null() & needs_none)
+        cross_border = HubService.select(SQL("1")).where(
+            HubService.id == cls.service, HubService.cross_border
+        )
+        valid = Consent.select(SQL("1")).where(
+            Consent.id == cls.consent, Consent.withdrawn_at.is_null()
+        )
+        needs_none = cls.service.is_null() | ~row_exists(cross_border)
+        return row_exists(valid) | (cls.consent.is_null() & needs_none)
 
     @classmethod
     def stopped_for_consent(cls):
         """SQL: cancelled when (or after) the consent it relied on was withdrawn: the
         `stop_for_consent` move, made in the withdrawal's transaction."""
-        withdrawn = Consent.select(Consent.id).where(Consent.withdrawn_at <= cls.updated_at)
-        return (cls.state == CANCELLED) & cls.consent.in_(withdrawn)
+        withdrawn = Consent.select(SQL("1")).where(
+            Consent.id == cls.consent, Consent.withdrawn_at <= cls.updated_at
+        )
+        return (cls.state == CANCELLED) & row_exists(withdrawn)
 
     @classmethod
     def readable_by(cls, user: User):
-        """`visible_to`, and the referrals stopped for consent that the user's organisation
-        was a party to, within the access window: those it reads only as stopped, with the
-        reason and nothing about the patient (`redacted_for`)."""
-        organisation_id = user.organisation_id
-        party = (cls.from_org == organisation_id) | (cls.to_org == organisation_id)
-        return cls.visible_to(user).orwhere(party & cls.stopped_for_consent() & cls.access_window())
+        return cls.select().where(cls.readable_condition(user))
+
+    @classmethod
+    def readable_condition(cls, user: User):
+        """SQL: `visible_to`, and the referrals stopped for consent that the user's
+        organisation was a party to, within the access window: those it reads only as stopped,
+        with the reason and nothing about the patient (`redacted_for`)."""
+        # = visible_condition | (party & stopped_for_consent & access_window), the window
+        # written once: a stopped referral is cancelled (never a draft), so its party is the
+        # visible one, and the patient's own clinic sees it anyway.
+        consent = cls.consent_holds() | cls.stopped_for_consent()
+        return cls._need_to_know(user.organisation_id, consent)
 
     def redacted_for(self, user: User) -> bool:
         """Shown to this reader without the patient: it was stopped because the patient
@@ -416,32 +465,70 @@ class Referral(Stateful, BaseModel):
         )  # fmt: skip
 
     @classmethod
-    def worklist_order(cls, query):
-        """Overdue first, then green channel, urgent, routine, then the oldest."""
-        now = utcnow()
+    def worklist_order(cls, query, now: dt.datetime):
+        """Overdue first; then the open part of the list by priority (green channel, urgent,
+        routine), the oldest first; then the closed referrals, the newest first."""
         overdue = Case(None, [((cls.owner.is_null(False) & (cls.due_by < now)), 0)], 1)
-        priority = Case(cls.priority, list(PRIORITY_RANK.items()), 3)
-        return query.order_by(overdue, priority, fn.COALESCE(cls.submitted_at, cls.created_at))
+        open_part = cls.list_rank < CLOSED_RANK
+        return query.order_by(
+            overdue, cls.list_rank, Case(None, [(open_part, cls.received_at)]),
+            Case(None, [(open_part, cls.id)]), cls.received_at.desc(), cls.id.desc(),
+        )  # fmt: skip
+
+    @classmethod
+    def worklist(cls, sides: list, wanted, parts=(True, True)) -> Worklist:
+        """The referrals matching `wanted` on any of the `sides` (each a condition that one
+        worklist index answers: to_org, from_org or owner), in worklist order. `parts`: read
+        the (open, closed) part of the list (a state filter may rule one out)."""
+        now = utcnow()
+        overdue = cls.owner.is_null(False) & (cls.due_by < now)
+        on_time = cls.owner.is_null() | cls.due_by.is_null() | (cls.due_by >= now)
+        open_part, closed_part = cls.list_rank < CLOSED_RANK, cls.list_rank == CLOSED_RANK
+        by_age, newest = (
+            (cls.list_rank, cls.received_at, cls.id),
+            (cls.received_at.desc(), cls.id.desc()),
+        )
+        segments = []
+        for side in sides:
+            rows, first = side & wanted, len(segments)
+            if parts[0]:
+                segments.append(Segment(rows & open_part & overdue, by_age))
+                segments.append(Segment(rows & open_part & on_time, by_age, (first,)))
+            opened = (first, first + 1) if parts[0] else ()
+            if parts[1]:
+                segments.append(Segment(rows & closed_part, newest, opened))
+        return Worklist(
+            cls, tuple(segments), lambda query: cls.worklist_order(query, now), cls.joined,
+            (cls.id, cls.direction, cls.state, cls.owner, cls.due_by, cls.updated_at),
+            lambda row: (row.id, str(row.updated_at), row.is_overdue),
+        )  # fmt: skip
 
     @classmethod
     def listing(
         cls, user: User, state="", priority="", service: int | None = None,
         org: int | None = None, needs=False,
-    ):  # fmt: skip
-        query = cls.joined(cls.readable_by(user))  # a referral stopped for consent: redacted
+    ) -> Worklist:  # fmt: skip
+        """The inbox and outbox (a referral stopped for consent is read redacted), filtered."""
+        organisation_id = user.organisation_id
+        wanted = cls.readable_condition(user)
+        parts = (True, True)
         if state == "open":
-            query = query.where(cls.state.not_in(FINAL_STATES))
+            wanted &= cls.state.not_in(FINAL_STATES)
+            parts = (True, False)
         elif state in STATES:
-            query = query.where(cls.state == state)
+            wanted &= cls.state == state
+            parts = (state in OPEN_PART_STATES, state in FINAL_STATES)
         if priority:
-            query = query.where(cls.priority == priority)
+            wanted &= cls.priority == priority
         if service:
-            query = query.where(cls.service == service)
+            wanted &= cls.service == service
         if org:
-            query = query.where((cls.from_org == org) | (cls.to_org == org))
+            wanted &= (cls.from_org == org) | (cls.to_org == org)
         if needs:  # the same rows the navigation count counts
-            query = query.where(cls.owner == user.organisation_id, cls.state != DRAFT)
-        return cls.worklist_order(query)
+            wanted &= (cls.owner == organisation_id) & (cls.state != DRAFT)
+            return cls.worklist([cls.owner == organisation_id], wanted, parts)
+        sides = [cls.to_org == organisation_id, cls.from_org == organisation_id]
+        return cls.worklist(sides, wanted, parts)
 
     @classmethod
     def awaiting(cls, user: User):
@@ -449,32 +536,18 @@ class Referral(Stateful, BaseModel):
         return cls.visible_to(user).where(cls.owner == user.organisation_id, cls.state != DRAFT)
 
     @classmethod
-    def fingerprint(cls, query) -> str:
-        """Changes whenever a row of the query changes: polls answer 204 when it is the same."""
-        row = query.select(fn.COUNT(cls.id), fn.MAX(cls.updated_at)).order_by().tuples().first()
-        return cls._version(*(row or (0, None)))
-
-    @classmethod
-    def page_with_fingerprint(cls, query, page: int, size: int) -> tuple[list, str]:
-        """Page `page` of the query (one row more than `size`: is there a next page?) and the
-        query's fingerprint, in one statement (window functions count every matching row)."""
-        rows = list(
-            query.select_extend(
-                fn.COUNT(cls.id).over().alias("matching"),
-                fn.MAX(cls.updated_at).over().alias("latest_change"),
+    def fill_added_columns(cls) -> int:
+        """`list_order` in SQL, for the referrals written before its columns existed."""
+        waits = cls.owner.is_null(False) | cls.state.not_in(FINAL_STATES)
+        priority = Case(cls.priority, list(PRIORITY_RANK.items()), CLOSED_RANK)
+        return (
+            cls.update(
+                list_rank=Case(None, [(waits, priority)], CLOSED_RANK),
+                received_at=fn.COALESCE(cls.submitted_at, cls.created_at),
             )
-            .limit(size + 1)
-            .offset((page - 1) * size)
+            .where(cls.received_at.is_null())
+            .execute()
         )
-        if not rows:
-            return rows, cls.fingerprint(query)
-        return rows, cls._version(rows[0].matching, rows[0].latest_change)
-
-    @staticmethod
-    def _version(count: int, latest) -> str:
-        if isinstance(latest, str):  # SQLite hands an aggregate of a datetime back as text
-            latest = dt.datetime.fromisoformat(latest)
-        return f"{count}-{latest.timestamp() if latest else 0}"
 
     @classmethod
     def records_of(cls, patient: Patient) -> dict:
@@ -499,6 +572,7 @@ class Referral(Stateful, BaseModel):
         if direction == DOWN and not (user.has_role(SPECIALIST) and user.organisation.is_hub):
             raise Refused(_l("Only a hub specialist can write a down-referral."))
         now = utcnow()
+        priority = fields.get("priority", ROUTINE)
         with write_transaction():
             referral = cls.create(
                 patient=patient,
@@ -506,9 +580,10 @@ class Referral(Stateful, BaseModel):
                 created_by=user,
                 state=DRAFT,
                 owner=user.organisation_id,
-                due_by=now + cls.target(fields.get("priority", ROUTINE)),
+                due_by=now + cls.target(priority),
                 created_at=now,
                 updated_at=now,
+                **list_order(DRAFT, priority, user.organisation_id, now),
                 **fields,
             )
             ReferralEvent.create(
@@ -523,6 +598,8 @@ class Referral(Stateful, BaseModel):
         fields["updated_at"] = now = utcnow()
         if "priority" in fields:
             fields["due_by"] = now + self.target(fields["priority"])
+        received = self.submitted_at or self.created_at
+        fields |= list_order(DRAFT, fields.get("priority", self.priority), self.owner_id, received)
         with write_transaction():
             changed = (
                 Referral.update(**fields)
@@ -544,6 +621,12 @@ class Referral(Stateful, BaseModel):
     # ---- the moves (UP_FLOW, DOWN_FLOW): one method each, named as the move ---------------
     def due_for(self, state: str, now: dt.datetime) -> dt.datetime:
         return now + self.target(self.priority)
+
+    def moved_values(self, values: dict) -> dict:
+        """A move also writes the worklist order of the referral as it leaves it."""
+        received = values.get("submitted_at", self.submitted_at) or self.created_at
+        owner = values.get("owner", self.owner_id)
+        return values | list_order(values["state"], self.priority, owner, received)
 
     def submit(self, user: User) -> None:
         self.check(user, "submit")
@@ -620,14 +703,15 @@ class Referral(Stateful, BaseModel):
         """The referring doctor has read the decline: it no longer waits on their clinic."""
         if not (self._declined_for(user) and self.owner_id == user.organisation_id):
             return False
+        unowned = list_order(DECLINED, self.priority, None, self.received_at)
         changed = (
-            Referral.update(owner=None, due_by=None)
+            Referral.update(owner=None, due_by=None, **unowned)
             .where(
                 Referral.id == self.id, Referral.state == DECLINED, Referral.owner.is_null(False)
             )
             .execute()
         )
-        self.owner, self.due_by = None, None
+        self.owner, self.due_by, self.list_rank = None, None, unowned["list_rank"]
         return bool(changed)
 
     def can_refer_elsewhere(self, user: User) -> bool:
@@ -714,8 +798,8 @@ class Referral(Stateful, BaseModel):
         """(referrals waiting on the user's organisation, overdue first; follow-ups due on
         `day`, for a clinic doctor), both from one statement."""
         waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
-        wanted = waiting | cls.follow_up_due(user, day) if user.has_role(DOCTOR) else waiting
-        rows = list(cls.worklist_order(cls.joined(cls.visible_to(user)).where(wanted)).limit(60))
+        sides = [waiting, cls.follow_up_due(user, day)] if user.has_role(DOCTOR) else [waiting]
+        rows = list(cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60))
         is_waiting = [r.owner_id == user.organisation_id and r.state != DRAFT for r in rows]
         due = [
             r for r, w in zip(rows, is_waiting, strict=True) if not w or r.br_follow_up_due == day

@@ -129,14 +129,13 @@ def _filters() -> dict:
 @bp.route("/")
 @roles_required(*REFERRAL_ROLES)
 def index():
-    filters = _filters()
-    query = Referral.listing(current_user, **filters)
-    if response := not_modified(lambda: Referral.fingerprint(query)):
+    filters, page = _filters(), arg_page()
+    worklist = Referral.listing(current_user, **filters)
+    if response := not_modified(lambda: worklist.version(page, LIST_SIZE)):
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
-    page = arg_page()
-    rows, version = Referral.page_with_fingerprint(query, page, LIST_SIZE)
+    rows, version = worklist.page(page, LIST_SIZE)
     shown = ",".join(str(r.id) for r in rows[:LIST_SIZE])
     audit("list", "referral", None, f"{'inbox' if hub else 'outbox'}: {shown}")
     return render(

@@ -4,7 +4,7 @@ from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
 from clinic.auth.access import audit
-from clinic.domains import nav_counts, nav_version, registered, today_sections
+from clinic.domains import count_label, nav_counts, nav_version, registered, today_sections
 from clinic.htmx import fragment, not_modified, render
 
 bp = Blueprint("today", __name__)
@@ -12,7 +12,10 @@ bp = Blueprint("today", __name__)
 
 @bp.app_context_processor
 def navigation():
-    return {"nav_domains": registered, "nav_counts": nav_counts, "nav_version": nav_version}
+    return {
+        "nav_domains": registered, "nav_counts": nav_counts, "nav_version": nav_version,
+        "count_label": count_label,
+    }  # fmt: skip
 
 
 @bp.route("/")
