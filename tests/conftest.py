@@ -1,6 +1,7 @@
 """Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
 
 import datetime as dt
+import functools
 import html
 import logging
 import os
@@ -189,11 +190,39 @@ class DemoSnapshot:
                 columns = ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
                 source = f'"{self.SCHEMA}"."{table}"'
                 db.execute_sql(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM {source}')  # noqa: S608
-            for table, column in db.execute_sql(SERIAL_COLUMNS).fetchall():
-                sequence = f"pg_get_serial_sequence('\"{table}\"', '{column}')"
-                restart = f'setval({sequence}, COALESCE(MAX("{column}"), 0) + 1, false)'
-                db.execute_sql(f'SELECT {restart} FROM "{table}"')  # noqa: S608
+            _restart_ids()
         _disconnect()
+
+
+def _empty_postgres(url: str) -> None:
+    """Every table emptied, its ids restarting at 1. DELETE, not TRUNCATE: on tables this small
+    TRUNCATE's file work cost about 0.4 s a test."""
+    _connect(url)
+    with db.atomic():
+        db.execute_sql("SET LOCAL session_replication_role = replica")  # no FK order, triggers
+        for table in _table_names():
+            db.execute_sql(f'DELETE FROM "{table}"')  # noqa: S608 (names from the models)
+        _restart_ids()
+    _disconnect()
+
+
+def _restart_ids() -> None:
+    """Each id sequence continues after the table's highest id (at 1 when it is empty), all in
+    one statement."""
+    highest = 'SELECT COALESCE(MAX("{column}"), 0) + 1 FROM "{table}"'
+    restarts = ", ".join(
+        f"setval(pg_get_serial_sequence('\"{table}\"', '{column}'), ("
+        + highest.format(table=table, column=column)
+        + "), false)"
+        for table, column in _serial_columns()
+    )
+    db.execute_sql(f"SELECT {restarts}")
+
+
+@functools.cache
+def _serial_columns() -> list[tuple[str, str]]:
+    """(table, column) of every id sequence; the catalogue is slow to ask, so asked once."""
+    return db.execute_sql(SERIAL_COLUMNS).fetchall()
 
 
 # "%%": psycopg2 formats the text, even with no parameters.
@@ -222,10 +251,7 @@ def app(request, database_url, demo_snapshot, tmp_path):
         shutil.copy(database_url.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
     else:
         url = database_url
-        _connect(url)
-        tables = ", ".join(f'"{table}"' for table in _table_names())
-        db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        _disconnect()
+        _empty_postgres(url)
     if "demo_data" in request.fixturenames:
         demo_snapshot.restore(url)
     app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
