@@ -261,3 +261,26 @@ def test_the_day_page_costs_the_same_statements_however_many_bookings(
     few = _statements(doctor, f"/service-days/{day.id}")
     add(8)
     assert _statements(doctor, f"/service-days/{day.id}") == few
+
+
+def test_hub_staff_lose_a_days_patients_by_the_local_calendar(app, make_service_day, make_patient):
+    """Thirty days after a day's (local) date its patients leave the hub staff's view, also in
+    the eight hours when Hong Kong has a later date than UTC."""
+    import time_machine
+
+    day_date = dt.date(2027, 3, 1)
+    doctor, specialist = user("doctor@jinzhou.demo"), user("specialist@hub.demo")
+    day = make_service_day(date=day_date, staff=[doctor, specialist])
+    slot = Slot.select().where(Slot.day == day.id).first()
+    booking = Booking.book(doctor, slot, make_patient(), today=day_date - dt.timedelta(days=1))
+    day.complete(doctor)
+
+    def visible_at(utc: dt.datetime) -> bool:
+        clock = time_machine.travel(utc.replace(tzinfo=dt.UTC), tick=False)
+        with clock, app.test_request_context():
+            ids = Booking.patient_ids_visible_to(specialist)
+            return booking.patient_id in {row.patient_id for row in ids}
+
+    last_day = day_date + dt.timedelta(days=30)
+    assert visible_at(dt.datetime.combine(last_day, dt.time(15, 30)))  # 23:30 in Hong Kong
+    assert not visible_at(dt.datetime.combine(last_day, dt.time(16, 30)))  # 00:30 the next day
