@@ -12,7 +12,6 @@ onto the list of patients to call.
 import datetime as dt
 
 from flask import current_app
-from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
@@ -182,7 +181,7 @@ class Booking(Stateful, BaseModel):
             return None
         days = current_app.config.get("HUB_ACCESS_DAYS_AFTER_CLOSE", 30)
         # A day's date is a local date: 00:30 in Hong Kong is already the next day.
-        since = dt.datetime.now(get_timezone()).date() - dt.timedelta(days=days)
+        since = user.organisation.today() - dt.timedelta(days=days)
         staffed = ServiceDay.staffed_by(user).where(
             ServiceDay.state != DRAFT, (ServiceDay.state == PUBLISHED) | (ServiceDay.date >= since)
         )

@@ -7,6 +7,7 @@ import operator
 import secrets
 from collections.abc import Callable
 from functools import reduce
+from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale
@@ -95,6 +96,11 @@ class Organisation(NamedInThreeScripts, BaseModel):
     @property
     def is_clinic(self) -> bool:
         return self.kind == CLINIC
+
+    def today(self) -> dt.date:
+        """The date on this organisation's calendar (its time zone, else CLINIC_TIMEZONE)."""
+        default = current_app.config["CLINIC_TIMEZONE"] if has_app_context() else "Asia/Hong_Kong"
+        return dt.datetime.now(ZoneInfo(self.timezone or default)).date()
 
     @classmethod
     def by_name(cls, name: str) -> "Organisation | None":
