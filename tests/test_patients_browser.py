@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from clinic import demo
 from clinic.models import IdentityDocument, Organisation, Patient, Visit
@@ -33,7 +34,7 @@ def test_nurse_registers_in_chinese_fixes_a_mistake_finds_and_checks_in(new_page
     page.get_by_label("電話", exact=True).fill("9876 5432")
     # Leaving the field checks it on the server; only that field comes back.
     page.get_by_label("地址").click()
-    assert page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。").is_visible()
+    expect(page.get_by_text("檢查碼與號碼不符：請再核對證件上的號碼。")).to_be_visible()
     page.get_by_label("地址").fill("香港太古城第三座 12 樓 B 室")
     page.get_by_role("button", name="登記病人").click()
     page.get_by_role("alert").wait_for()  # the form came back (422) with its message
