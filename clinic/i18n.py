@@ -87,8 +87,8 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    if current_user.is_authenticated and current_user.organisation.timezone:
-        return current_user.organisation.timezone
+    if current_user.is_authenticated:
+        return current_user.organisation.zone_name
     return current_app.config["CLINIC_TIMEZONE"]
 
 

@@ -97,10 +97,15 @@ class Organisation(NamedInThreeScripts, BaseModel):
     def is_clinic(self) -> bool:
         return self.kind == CLINIC
 
-    def today(self) -> dt.date:
-        """The date on this organisation's calendar (its time zone, else CLINIC_TIMEZONE)."""
+    @property
+    def zone_name(self) -> str:
+        """This organisation's time zone, else the deployment's (CLINIC_TIMEZONE)."""
         default = current_app.config["CLINIC_TIMEZONE"] if has_app_context() else "Asia/Hong_Kong"
-        return dt.datetime.now(ZoneInfo(self.timezone or default)).date()
+        return self.timezone or default
+
+    def today(self) -> dt.date:
+        """The date on this organisation's calendar."""
+        return dt.datetime.now(ZoneInfo(self.zone_name)).date()
 
     @classmethod
     def by_name(cls, name: str) -> "Organisation | None":
