@@ -38,6 +38,8 @@ TEST_CONFIG = {
 class Client(FlaskClient):
     """A test client that sends the CSRF token from the page like htmx does (csrf=False: don't)."""
 
+    _csrf_for: tuple[str | None, str] = (None, "")
+
     def open(self, *args, csrf: bool = True, **kwargs):
         method = kwargs.get("method", "GET").upper()
         if csrf and method not in ("GET", "HEAD", "OPTIONS"):
@@ -48,8 +50,18 @@ class Client(FlaskClient):
         return super().open(*args, **kwargs)
 
     def csrf_token(self) -> str:
-        page = super().open("/login", follow_redirects=True)
-        return CSRF_IN_PAGE.search(page.get_data(as_text=True)).group(1)
+        """The current session's token, read from a page once per session cookie (a new
+        session, as at login, has a new token)."""
+        session = self._session_cookie()
+        if session is None or self._csrf_for[0] != session:
+            page = super().open("/login", follow_redirects=True)
+            token = CSRF_IN_PAGE.search(page.get_data(as_text=True)).group(1)
+            self._csrf_for = (self._session_cookie(), token)
+        return self._csrf_for[1]
+
+    def _session_cookie(self) -> str | None:
+        cookie = self.get_cookie(self.application.config["SESSION_COOKIE_NAME"])
+        return cookie.value if cookie else None
 
 
 def pytest_sessionstart(session):
