@@ -7,6 +7,7 @@ import pytest
 
 from clinic import demo
 from clinic.models import Booking, Organisation, Referral, Visit
+from clinic.models.bookings import DAY_CANCELLED
 from clinic.models.referrals import HubService
 
 from conftest import user
@@ -17,6 +18,7 @@ SIDEWAYS = """() => {
   const page = document.scrollingElement;
   const inner = [...document.querySelectorAll("main *")]
     .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .filter(el => el.clientWidth > 1)  // text hidden for the eye but read out (1 px wide)
     .filter(el => getComputedStyle(el).overflowX !== "visible")
     .map(el => el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
   return {page: page.scrollWidth, inner: inner};
@@ -95,3 +97,27 @@ def test_move_buttons_fit_a_finger_on_a_phone(phone, referral, booked_day):
         for i in range(group.count()):
             box = group.nth(i).bounding_box()
             assert box["width"] >= 44 and box["height"] >= 44, (group.nth(i).inner_text(), box)
+
+
+CHIPS_OUTSIDE_THEIR_DAY = """() => [...document.querySelectorAll("table.calendar .sd-chip")]
+  .filter(chip => chip.getBoundingClientRect().right >
+                  chip.closest("td").getBoundingClientRect().right + 1)
+  .map(chip => chip.textContent.trim())"""
+
+
+def test_service_day_pages_fit_a_phone(phone, booked_day):
+    booking = booked_day.bookings.first()
+    Booking.update(call_reason=DAY_CANCELLED).where(Booking.id == booking.id).execute()
+    page = phone("nurse@jinzhou.demo")
+    for url in (f"/service-days/?month={booked_day.date:%Y-%m}", "/service-days/week",
+                "/service-days/to-call", "/service-days/places"):  # fmt: skip
+        assert_not_sideways(page, url)
+    page.goto(f"/service-days/?month={booked_day.date:%Y-%m}")
+    assert page.locator("table.calendar .sd-chip").count() >= 1
+    assert page.evaluate(CHIPS_OUTSIDE_THEIR_DAY) == []
+    # The day's title is still read out from the chip (it is only too wide to show).
+    assert "Chronic" in page.locator("table.calendar .sd-chip").first.text_content()
+    page.goto("/service-days/to-call")
+    cells = page.locator("main table.cards tbody tr").first.locator("td")
+    first, second = cells.nth(0).bounding_box(), cells.nth(1).bounding_box()
+    assert second["y"] >= first["y"] + first["height"] - 1, "cells side by side, not stacked"
