@@ -85,13 +85,13 @@ def test_the_audit_log_reads_in_chinese_and_filters_by_selects(admin, doctor, nu
     admin.post("/language", data={"lang": "zh_Hant_HK"})
     page = admin.get(f"/admin/audit?user_id={nurse_id}&object_type=patient").get_data(as_text=True)
     assert '<select id="user_id" name="user_id">' in page and '<select id="object_type"' in page
-    assert "<td>病人 <a" in page  # the record type in the reader's language
+    assert '<td data-label="記錄">病人 <a' in page  # the record type in the reader's language
     assert f'title="nurse@jinzhou.demo">{user("nurse@jinzhou.demo").name}</span>' in page
     assert 'href="/admin/audit?object_type=patient&amp;object_id=7"' in page
     one = admin.get("/admin/audit?object_type=patient&object_id=7").get_data(as_text=True)
     assert ">#7</a>" in one and ">#8</a>" not in one
     day = admin.get("/admin/audit?since=2026-03-06&until=2026-03-06").get_data(as_text=True)
-    row = '<td title="time_probe">'
+    row = '<td title="time_probe"'
     assert row in day
     assert row not in admin.get("/admin/audit?since=2026-03-07").get_data(as_text=True)
     assert row not in admin.get("/admin/audit?until=2026-03-05").get_data(as_text=True)
@@ -137,7 +137,7 @@ def test_audit_details_read_in_chinese_and_the_patient_filter_is_a_select(app, a
     admin.post("/language", data={"lang": "zh_Hant_HK"})
     page = admin.get("/admin/audit").get_data(as_text=True)
     for chinese in expected:
-        assert f"<td>{chinese}</td>" in page, chinese
+        assert f'<td data-label="詳情">{chinese}</td>' in page, chinese
     assert "就診 #41 →" in page and "收件箱：11,12" in page
     assert '<select id="patient" name="patient">' in page
     assert '<option value="7">#7</option>' in page
@@ -172,4 +172,4 @@ def test_service_day_audit_details_read_in_chinese(app, admin):
     admin.post("/language", data={"lang": "zh_Hant_HK"})
     page = admin.get("/admin/audit").get_data(as_text=True)
     for chinese in expected:
-        assert f"<td>{chinese}</td>" in page, chinese
+        assert f'<td data-label="詳情">{chinese}</td>' in page, chinese

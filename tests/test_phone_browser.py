@@ -121,3 +121,19 @@ def test_service_day_pages_fit_a_phone(phone, booked_day):
     cells = page.locator("main table.cards tbody tr").first.locator("td")
     first, second = cells.nth(0).bounding_box(), cells.nth(1).bounding_box()
     assert second["y"] >= first["y"] + first["height"] - 1, "cells side by side, not stacked"
+
+
+def test_desk_tables_become_cards_on_a_phone(phone, referral):
+    """Admin lists, the audit and access logs and the drug catalogue: a row a card, not a
+    table to scroll sideways."""
+    hub = Organisation.by_name(demo.HUB_NAME)
+    pages = {
+        "admin@hub.demo": ("/admin/users", "/admin/audit", "/admin/organisations",
+                           f"/admin/organisations/{hub.id}"),
+        "doctor@jinzhou.demo": (f"/patients/{referral.patient_id}/access",),
+        "pharmacist@hub.demo": ("/consultations/drugs", "/consultations/phrases"),
+    }  # fmt: skip
+    for email, urls in pages.items():
+        page = phone(email)
+        for url in urls:
+            assert_not_sideways(page, url)
