@@ -68,7 +68,8 @@ class Domain:
       records (need to know), or None.
     - `patient_template`: its section on the patient page (given `patient`); a section that
       lists records loads them as a fragment of its own, so the page's cost stays fixed.
-    - `audit_labels`: {(object type or None, action code): label} for the audit log;
+    - `record_types`: {object type: label} of the records its audit rows name;
+      `audit_labels`: {(object type or None, action code): label} for the audit log;
       `audit_details`: the `AuditDetail`s that translate the details its audit rows carry.
     - `consent_withdrawn(user, consent)`: stops this domain's records that relied on the
       consent; returns them.
@@ -88,6 +89,7 @@ class Domain:
     today_patients: Callable | None = None
     hub_patient_ids: Callable | None = None
     patient_template: str | None = None
+    record_types: dict = field(default_factory=dict)
     audit_labels: dict = field(default_factory=dict)
     audit_details: tuple = ()
     consent_withdrawn: Callable | None = None
@@ -207,6 +209,14 @@ def audit_label(action: str, object_type: str | None = None) -> str:
         if label:
             return str(label)
     return action
+
+
+def record_type_label(code: str) -> str | None:
+    """The label a domain gives its records' object type (None: no domain names it)."""
+    for domain in registered():
+        if code in domain.record_types:
+            return str(domain.record_types[code])
+    return None
 
 
 def audit_detail(detail: str | None, object_type: str | None = None, core=()) -> str:

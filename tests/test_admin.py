@@ -173,3 +173,16 @@ def test_service_day_audit_details_read_in_chinese(app, admin):
     page = admin.get("/admin/audit").get_data(as_text=True)
     for chinese in expected:
         assert f'<td data-label="詳情">{chinese}</td>' in page, chinese
+
+
+def test_every_type_of_record_in_the_audit_log_reads_in_chinese(admin):
+    """The record types the demo's work leaves in the log (every domain's), in the filter and
+    in the rows: none shown as its code."""
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    select = re.search(r'<select id="object_type".*?</select>', page, re.DOTALL).group(0)
+    options = dict(re.findall(r'<option value="([a-z_]+)"[^>]*>([^<]*)</option>', select))
+    kinds = {e.object_type for e in AuditEvent.select(AuditEvent.object_type).distinct()}
+    assert {"consultation", "phrase", "referral", "service_day"} <= kinds
+    for kind in kinds - {None, ""}:
+        assert re.search(r"[\u4e00-\u9fff]", options[kind]), (kind, options[kind])

@@ -19,7 +19,13 @@ from flask_login import current_user
 from clinic.admin.forms import OrganisationForm, UserForm
 from clinic.auth.access import audit, get_visible_or_404, roles_required
 from clinic.db import db
-from clinic.domains import AuditDetail, audit_detail, audit_label, organisation_sections
+from clinic.domains import (
+    AuditDetail,
+    audit_detail,
+    audit_label,
+    organisation_sections,
+    record_type_label,
+)
 from clinic.htmx import render
 from clinic.inputs import arg_page
 from clinic.models import ADMIN, ROLES, AuditEvent, Organisation, User, mfa
@@ -101,26 +107,22 @@ def index():
     return redirect(url_for("admin.audit_log"))
 
 
-RECORD_TYPES = {
+RECORD_TYPES = {  # the core's own; each domain registers its records' (Domain.record_types)
     "patient": _l("Patient"),
-    "referral": _l("Referral"),
     "visit": _l("Visit"),
     "consent": _l("Consent"),
     "user": _l("User"),
     "organisation": _l("Organisation"),
-    "service": _l("Hub service"),
     "page": _l("Page"),
-    "service_day": _l("Service day"),
-    "booking": _l("Service-day booking"),
-    "service_booking": _l("Service-day booking"),
-    "place": _l("Place"),
-    "calendar_feed": _l("Calendar address"),
 }
 
 
 @bp.app_template_filter("record_type")
 def record_type(code: str | None) -> str:
-    return str(RECORD_TYPES.get(code, code or ""))
+    """The type of record in the reader's language; an unknown code is shown as it is."""
+    if code in RECORD_TYPES:
+        return str(RECORD_TYPES[code])
+    return record_type_label(code or "") or code or ""
 
 
 def _audit_filters() -> dict:

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from clinic.domains import Domain, register
 
+CATALOGUE_RECORD_TYPES = {"drug": _l("Drug"), "phrase": _l("Phrase")}
 CATALOGUE_AUDIT_LABELS = {
     ("drug", "drug_add"): _l("Drug added to the catalogue"),
     ("drug", "drug_change"): _l("Drug changed in the catalogue"),
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
             name="drug_catalogue",
             nav_template="consultations/drugs/_nav.html",
             nav_count=nav_count,
+            record_types=CATALOGUE_RECORD_TYPES,
             audit_labels=CATALOGUE_AUDIT_LABELS,
         ),
     )

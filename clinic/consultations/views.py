@@ -32,6 +32,7 @@ ASKERS = (DOCTOR, NURSE)
 LIST_SIZE = 50
 INLINE_MOVES = ("claim", "release")  # made from a row of the queue (the others: on the page)
 
+RECORD_TYPES = {"consultation": _l("Drug question")}
 AUDIT_LABELS = {
     ("consultation", "ask"): _l("Drug question asked"),
     ("consultation", "claim"): _l("Drug question claimed"),
@@ -69,6 +70,7 @@ def init_consultations(app: Flask) -> None:
             ],
             patient_template="consultations/_patient.html",
             hub_patient_ids=Consultation.patient_ids_visible_to,
+            record_types=RECORD_TYPES,
             audit_labels=AUDIT_LABELS,
             consent_withdrawn=Consultation.stop_all_for_consent,
             patient_records=Consultation.records_of,

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from clinic.domains import AuditDetail, Domain, register
 
+RECORD_TYPES = {"referral": _l("Referral"), "service": _l("Hub service")}
 AUDIT_LABELS = {
     ("referral", "submit"): _l("Referral submitted"),
     ("referral", "accept"): _l("Referral accepted"),
@@ -76,6 +77,7 @@ def init_app(app: Flask) -> None:
             patient_template="referrals/_patient_referrals.html",
             today_patients=lambda context: [r.patient_id for r in context["waiting_referrals"]],
             hub_patient_ids=Referral.patient_ids_visible_to,
+            record_types=RECORD_TYPES,
             audit_labels=AUDIT_LABELS,
             audit_details=_audit_details(),
             consent_withdrawn=Referral.stop_all_for_consent,

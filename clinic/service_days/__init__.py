@@ -7,6 +7,13 @@ from flask_babel import lazy_gettext as _l
 
 from clinic.domains import AuditDetail, Domain, register
 
+RECORD_TYPES = {
+    "service_day": _l("Service day"),
+    "booking": _l("Service-day booking"),
+    "service_booking": _l("Service-day booking"),
+    "place": _l("Place"),
+    "calendar_feed": _l("Calendar address"),
+}
 AUDIT_LABELS = {
     ("service_day", "create"): _l("Service day planned"),
     ("service_day", "edit"): _l("Service day changed"),
@@ -72,6 +79,7 @@ def init_app(app: Flask) -> None:
             today_template="service_days/_today.html",
             patient_template="service_days/_patient.html",
             hub_patient_ids=Booking.patient_ids_visible_to,
+            record_types=RECORD_TYPES,
             audit_labels=AUDIT_LABELS,
             audit_details=_audit_details(),
         ),
