@@ -69,7 +69,7 @@ def explain(app, client, path: str) -> None:
         logger.setLevel(logging.WARNING)
     with app.app_context():
         for sql, params in handler.seen:
-            if "referral" not in sql or not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
                 continue
             rows = db.execute_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).fetchall()
             text = [row[0] for row in rows]
@@ -98,6 +98,11 @@ def main(args: list[str]) -> None:
         load()
         return
     app = demo_app(URL, load_demo=False)
+    with app.app_context():  # the patient page of a referred patient of the doctor's clinic
+        doctor = User.get(User.email == scale.DOCTOR)
+        sent = Referral.select().where(Referral.from_org == doctor.organisation_id)
+        patient = sent.where(Referral.state == SUBMITTED).first().patient_id
+    PAGES["patient"] = (scale.DOCTOR, f"/patients/{patient}")
     for name in args or list(PAGES):
         email, path = PAGES[name]
         client = login(app, email)

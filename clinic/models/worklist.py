@@ -8,7 +8,7 @@ follow another (`after`) is not read at all when that one already fills the page
 merges the segments, keeps the page's ids in the list's order (at most a few hundred rows), and
 only then joins what those rows show.
 
-What each row the walk yields is also asked (`check`: need to know, overdue or not) stays out of
+What is asked of each row the walk yields (`check`: need to know, overdue or not) stays out of
 the walk's WHERE: PostgreSQL multiplies the selectivities of conditions that go together (open,
 owned, overdue) and of the need-to-know ORs, expects a handful of rows where there are
 thousands, and then reads and sorts the whole index range instead of walking it to the page
