@@ -10,6 +10,8 @@ due-by time from the priority's response target.
 """
 
 import datetime as dt
+import functools
+import operator
 import re
 from dataclasses import dataclass
 
@@ -280,7 +282,9 @@ class Referral(Stateful, BaseModel):
     clinic_patient = ForeignKeyField(Patient, null=True)
     # Workflow
     state = CharField(choices=list(STATES.items()), default=DRAFT, index=True)
-    owner = ForeignKeyField(Organisation, null=True, index=True)
+    # Indexed by the owner's worklist index (Meta): an index of the owner alone would compete
+    # with its walk (PostgreSQL reads and sorts a few rows it underestimates instead).
+    owner = ForeignKeyField(Organisation, null=True, index=False)
     due_by = DateTimeField(null=True)
     created_by = ForeignKeyField(User, backref="referrals_created")
     created_at = DateTimeField(default=utcnow)
@@ -476,10 +480,15 @@ class Referral(Stateful, BaseModel):
         )  # fmt: skip
 
     @classmethod
-    def worklist(cls, sides: list, wanted, parts=(True, True)) -> Worklist:
-        """The referrals matching `wanted` on any of the `sides` (each a condition that one
-        worklist index answers: to_org, from_org or owner), in worklist order. `parts`: read
-        the (open, closed) part of the list (a state filter may rule one out)."""
+    def worklist(cls, sides: list, wanted, parts=(True, True), narrowed=None) -> Worklist:
+        """The referrals matching `wanted` on any of the `sides`, in worklist order. A side is
+        (condition, owned): a condition that one worklist index answers (to_org, from_org or
+        owner); owned, for the owner's side: an owned referral waits on its owner, so it is in
+        the open part (`list_order`) and that side has no closed part to read. `parts`: read
+        the (open, closed) part of the list (a state filter may rule one out).
+        `narrowed`: a filter on plain columns, tested by the index walk itself (PostgreSQL
+        may read the few rows of a narrow filter by another index); `wanted` and being
+        overdue are asked of each row the walk yields (`Segment.check`)."""
         now = utcnow()
         overdue = cls.owner.is_null(False) & (cls.due_by < now)
         on_time = cls.owner.is_null() | cls.due_by.is_null() | (cls.due_by >= now)
@@ -489,14 +498,14 @@ class Referral(Stateful, BaseModel):
             (cls.received_at.desc(), cls.id.desc()),
         )
         segments = []
-        for side in sides:
-            rows, first = side & wanted, len(segments)
+        for side, owned in sides:
+            rows, first = side if narrowed is None else side & narrowed, len(segments)
             if parts[0]:
-                segments.append(Segment(rows & open_part & overdue, by_age))
-                segments.append(Segment(rows & open_part & on_time, by_age, (first,)))
+                segments.append(Segment(rows & open_part, by_age, (), overdue & wanted))
+                segments.append(Segment(rows & open_part, by_age, (first,), on_time & wanted))
             opened = (first, first + 1) if parts[0] else ()
-            if parts[1]:
-                segments.append(Segment(rows & closed_part, newest, opened))
+            if parts[1] and not owned:
+                segments.append(Segment(rows & closed_part, newest, opened, wanted))
         return Worklist(
             cls, tuple(segments), lambda query: cls.worklist_order(query, now), cls.joined,
             (cls.id, cls.direction, cls.state, cls.owner, cls.due_by, cls.updated_at),
@@ -510,25 +519,28 @@ class Referral(Stateful, BaseModel):
     ) -> Worklist:  # fmt: skip
         """The inbox and outbox (a referral stopped for consent is read redacted), filtered."""
         organisation_id = user.organisation_id
-        wanted = cls.readable_condition(user)
+        wanted, narrowed = cls.readable_condition(user), []
         parts = (True, True)
         if state == "open":
+            # Asked of each row: it drops only the declines still waiting to be seen from the
+            # open part, and PostgreSQL, multiplying the two, would expect almost no row.
             wanted &= cls.state.not_in(FINAL_STATES)
             parts = (True, False)
         elif state in STATES:
-            wanted &= cls.state == state
+            narrowed.append(cls.state == state)
             parts = (state in OPEN_PART_STATES, state in FINAL_STATES)
         if priority:
-            wanted &= cls.priority == priority
+            narrowed.append(cls.priority == priority)
         if service:
-            wanted &= cls.service == service
+            narrowed.append(cls.service == service)
         if org:
-            wanted &= (cls.from_org == org) | (cls.to_org == org)
+            narrowed.append((cls.from_org == org) | (cls.to_org == org))
+        narrowed = functools.reduce(operator.and_, narrowed) if narrowed else None
         if needs:  # the same rows the navigation count counts
-            wanted &= (cls.owner == organisation_id) & (cls.state != DRAFT)
-            return cls.worklist([cls.owner == organisation_id], wanted, parts)
-        sides = [cls.to_org == organisation_id, cls.from_org == organisation_id]
-        return cls.worklist(sides, wanted, parts)
+            side = (cls.owner == organisation_id) & (cls.state != DRAFT)
+            return cls.worklist([(side, True)], wanted, parts, narrowed)
+        sides = [(cls.to_org == organisation_id, False), (cls.from_org == organisation_id, False)]
+        return cls.worklist(sides, wanted, parts, narrowed)
 
     @classmethod
     def awaiting(cls, user: User):
@@ -798,7 +810,9 @@ class Referral(Stateful, BaseModel):
         """(referrals waiting on the user's organisation, overdue first; follow-ups due on
         `day`, for a clinic doctor), both from one statement."""
         waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
-        sides = [waiting, cls.follow_up_due(user, day)] if user.has_role(DOCTOR) else [waiting]
+        sides = [(waiting, True)]
+        if user.has_role(DOCTOR):
+            sides.append((cls.follow_up_due(user, day), False))
         rows = list(cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60))
         is_waiting = [r.owner_id == user.organisation_id and r.state != DRAFT for r in rows]
         due = [
