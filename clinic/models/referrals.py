@@ -30,7 +30,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import AHEAD, row_exists, utcnow, write_transaction
+from clinic.db import AHEAD, alias, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -370,7 +370,7 @@ class Referral(Stateful, BaseModel):
         """Open or closed less than the window ago; a down-referral the hub cancelled grants
         no more time than the referral it came from, or (written without one) than its own
         writing: cancelling cannot extend access."""
-        source = Referral.alias()
+        source = alias(Referral, "referral.source")
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
         source_in_window = row_exists(  # asked of each row: the list would be every referral
             source.select(SQL("1")).where(
@@ -439,7 +439,8 @@ class Referral(Stateful, BaseModel):
     def for_rows(cls, query):
         """The query with what a row of a list shows (patient, service, both organisations), in
         one statement: a list does not fetch the six other records a referral's page shows."""
-        sender, receiver = Organisation.alias(), Organisation.alias()
+        sender = alias(Organisation, "referral.sender")
+        receiver = alias(Organisation, "referral.receiver")
         return (
             query.select_extend(Patient, HubService, sender, receiver)
             .join(Patient, on=cls.patient).switch(cls)
@@ -451,8 +452,9 @@ class Referral(Stateful, BaseModel):
     @classmethod
     def joined(cls, query):
         """The query with everything a referral's row and page show, in one statement."""
-        author, decider, signer = User.alias(), User.alias(), User.alias()
-        clinic_record = Patient.alias()
+        author, decider = alias(User, "referral.author"), alias(User, "referral.decider")
+        signer = alias(User, "referral.signer")
+        clinic_record = alias(Patient, "referral.clinic_record")
         outer = JOIN.LEFT_OUTER
         return (
             cls.for_rows(query)
