@@ -1,5 +1,6 @@
 """The peewee database: chosen by DATABASE_URL, closed after each request, upgraded by init-db."""
 
+import dataclasses
 import datetime as dt
 import functools
 import sqlite3
@@ -7,8 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask
-from peewee import Database, DatabaseProxy, ModelAlias, SqliteDatabase, fn
+from flask import Flask, current_app
+from peewee import Database, DatabaseProxy, ModelAlias, Node, SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
@@ -85,6 +86,62 @@ def row_exists(query):
     row the subquery could match (a whole clinic's patients) when it expects many outer rows:
     a worklist reads its index only to the page end."""
     return fn.EXISTS(query.offset(0))
+
+
+class AtRun(Node):
+    """A value of a statement read when it runs, `compute(*args)` (a time from the clock): a
+    statement compiled once (`compiled`) asks for it again each time, as a newly built one
+    would."""
+
+    def __init__(self, compute, *args) -> None:
+        super().__init__()
+        self.compute, self.args = compute, args
+
+    def __sql__(self, ctx):
+        if ctx.state.deferring:
+            return ctx.value(_Deferred(self.compute, self.args, ctx.state.converter), False)
+        return ctx.value(self.compute(*self.args))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Deferred:
+    """An `AtRun` parameter of a compiled statement: computed, then converted as the column
+    it is compared with would convert it."""
+
+    compute: object
+    args: tuple
+    converter: object
+
+    def value(self):
+        value = self.compute(*self.args)
+        return self.converter(value) if self.converter else value
+
+
+STATEMENTS = "clinic.statements"
+STATEMENTS_KEPT = 2048  # past this many shapes the cache starts afresh (memory stays bounded)
+
+
+def compiled(key: tuple, build) -> tuple[str, list]:
+    """The SQL text and parameters of the statement `build()` returns (None: none, ""),
+    compiled once per `key` in this app (peewee takes milliseconds to write a wide statement):
+    `key` must hold all that the statement is built from (whose ids, which roles), and the
+    clock enters it only through `AtRun`, read again on each call. Under TESTING every call
+    also builds and compiles the statement and fails if its text or a parameter differs from
+    the kept one."""
+    kept = current_app.extensions.setdefault(STATEMENTS, {})
+    sql_params = kept.get(key)
+    if sql_params is None or current_app.testing:
+        query = build()
+        fresh = ("", [])
+        if query is not None:
+            fresh = db.get_sql_context(deferring=True).sql(query).query()
+        if sql_params is not None and sql_params != fresh:
+            raise AssertionError(f"statement {key!r} is built from more than its key")
+        if len(kept) >= STATEMENTS_KEPT:
+            kept.clear()
+        sql_params = kept[key] = fresh
+    sql, params = sql_params
+    return sql, [p.value() if isinstance(p, _Deferred) else p for p in params]
 
 
 def init_schema() -> None:

@@ -30,7 +30,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import AHEAD, alias, row_exists, utcnow, write_transaction
+from clinic.db import AHEAD, AtRun, alias, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -380,7 +380,7 @@ class Referral(Stateful, BaseModel):
         )
         window = open_or_closed_within(cls.open_condition(), cls.updated_at)
         cancelled_window = source_in_window | (
-            cls.parent.is_null() & (cls.created_at >= window_start())
+            cls.parent.is_null() & (cls.created_at >= AtRun(window_start))
         )
         return (~cancelled_down & window) | (cancelled_down & cancelled_window)
 
