@@ -90,8 +90,9 @@ def row_exists(query):
 
 class AtRun(Node):
     """A value of a statement read when it runs, `compute(*args)` (a time from the clock): a
-    statement compiled once (`compiled`) asks for it again each time, as a newly built one
-    would."""
+    statement compiled once (`compiled`) asks for it again each time it runs, once for all
+    its places (one `now` for every comparison), as a newly built one would. Compiled anew,
+    one node has the one value it took first."""
 
     def __init__(self, compute, *args) -> None:
         super().__init__()
@@ -100,7 +101,9 @@ class AtRun(Node):
     def __sql__(self, ctx):
         if ctx.state.deferring:
             return ctx.value(_Deferred(self.compute, self.args, ctx.state.converter), False)
-        return ctx.value(self.compute(*self.args))
+        if not hasattr(self, "taken"):
+            self.taken = self.compute(*self.args)
+        return ctx.value(self.taken)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +115,12 @@ class _Deferred:
     args: tuple
     converter: object
 
-    def value(self):
-        value = self.compute(*self.args)
-        return self.converter(value) if self.converter else value
+    def value(self, taken: dict):
+        """Its value in this run (`taken`: those computed so far, by what computes them)."""
+        key = (self.compute, self.args)
+        if key not in taken:
+            taken[key] = self.compute(*self.args)
+        return self.converter(taken[key]) if self.converter else taken[key]
 
 
 STATEMENTS = "clinic.statements"
@@ -128,20 +134,37 @@ def compiled(key: tuple, build) -> tuple[str, list]:
     clock enters it only through `AtRun`, read again on each call. Under TESTING every call
     also builds and compiles the statement and fails if its text or a parameter differs from
     the kept one."""
+    sql, params, _query = _kept(key, build)
+    return sql, _bound(params)
+
+
+def compiled_rows(key: tuple, build) -> list:
+    """The rows of the query `build()` returns, as the query gives them (model instances with
+    the records it joins), from its statement compiled once per `key` (`compiled`)."""
+    sql, params, query = _kept(key, build)
+    # The query kept with its statement turns the cursor's rows into new model instances.
+    return list(query._get_cursor_wrapper(db.execute_sql(sql, _bound(params))))
+
+
+def _kept(key: tuple, build) -> tuple[str, list, object]:
     kept = current_app.extensions.setdefault(STATEMENTS, {})
-    sql_params = kept.get(key)
-    if sql_params is None or current_app.testing:
+    entry = kept.get(key)
+    if entry is None or current_app.testing:
         query = build()
-        fresh = ("", [])
+        fresh = ("", [], None)
         if query is not None:
-            fresh = db.get_sql_context(deferring=True).sql(query).query()
-        if sql_params is not None and sql_params != fresh:
+            fresh = (*db.get_sql_context(deferring=True).sql(query).query(), query)
+        if entry is not None and entry[:2] != fresh[:2]:
             raise AssertionError(f"statement {key!r} is built from more than its key")
         if len(kept) >= STATEMENTS_KEPT:
             kept.clear()
-        sql_params = kept[key] = fresh
-    sql, params = sql_params
-    return sql, [p.value() if isinstance(p, _Deferred) else p for p in params]
+        entry = kept[key] = fresh
+    return entry
+
+
+def _bound(params: list) -> list:
+    taken = {}
+    return [p.value(taken) if isinstance(p, _Deferred) else p for p in params]
 
 
 def init_schema() -> None:

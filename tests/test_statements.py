@@ -93,3 +93,26 @@ def test_a_list_page_makes_no_field_classes_once_it_ran(coordinator, monkeypatch
     )
     assert coordinator.get("/referrals/").status_code == 200
     assert made == []
+
+
+REFERRAL_LINK = re.compile(r'href="/referrals/(\d+)"')
+
+
+@pytest.mark.parametrize("url", ["/today", "/referrals/", "/referrals/?state=open"])
+def test_lists_from_kept_statements_show_each_organisations_own_rows(app, login, url):
+    emails = ["doctor@jinzhou.demo", "nurse@jinzhou.demo", "coordinator@hub.demo"]
+    clients = {email: login(email) for email in emails}
+    fresh = {
+        e: REFERRAL_LINK.findall(c.get(url).get_data(as_text=True)) for e, c in clients.items()
+    }
+    assert any(fresh.values())
+    app.testing = False  # from here on, the statements kept above are run as they are
+    try:
+        for _ in range(2):
+            for email, client in clients.items():
+                page = client.get(url).get_data(as_text=True)
+                assert REFERRAL_LINK.findall(page) == fresh[email], email
+    finally:
+        app.testing = True
+    kept = [key for key in app.extensions["clinic.statements"] if key[0] != "nav_counts"]
+    assert len(kept) == len(set(kept))

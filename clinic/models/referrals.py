@@ -30,7 +30,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import AHEAD, AtRun, alias, row_exists, utcnow, write_transaction
+from clinic.db import AHEAD, AtRun, alias, compiled_rows, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -482,7 +482,7 @@ class Referral(Stateful, BaseModel):
         """The referrals matching `wanted` on any of the `sides` (each a condition that one
         worklist index answers: to_org, from_org or owner), in worklist order. `parts`: read
         the (open, closed) part of the list (a state filter may rule one out)."""
-        now = utcnow()
+        now = AtRun(utcnow)
         overdue = cls.owner.is_null(False) & (cls.due_by < now)
         on_time = cls.owner.is_null() | cls.due_by.is_null() | (cls.due_by >= now)
         open_part, closed_part = cls.list_rank < CLOSED_RANK, cls.list_rank == CLOSED_RANK
@@ -799,9 +799,15 @@ class Referral(Stateful, BaseModel):
     def worklist_for_today(cls, user: User, day: dt.date, size: int = 10) -> tuple[list, list]:
         """(referrals waiting on the user's organisation, overdue first; follow-ups due on
         `day`, for a clinic doctor), both from one statement."""
-        waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
-        sides = [waiting, cls.follow_up_due(user, day)] if user.has_role(DOCTOR) else [waiting]
-        rows = list(cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60))
+        doctor = user.has_role(DOCTOR)
+
+        def rows():
+            waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
+            sides = [waiting, cls.follow_up_due(user, day)] if doctor else [waiting]
+            return cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60)
+
+        # Built from the organisation, whether a doctor reads it and the day alone.
+        rows = compiled_rows(("today referrals", user.organisation_id, doctor, day), rows)
         is_waiting = [r.owner_id == user.organisation_id and r.state != DRAFT for r in rows]
         due = [
             r for r, w in zip(rows, is_waiting, strict=True) if not w or r.br_follow_up_due == day

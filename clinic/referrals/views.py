@@ -131,11 +131,13 @@ def _filters() -> dict:
 def index():
     filters, page = _filters(), arg_page()
     worklist = Referral.listing(current_user, **filters)
-    if response := not_modified(lambda: worklist.version(page, LIST_SIZE)):
+    # What the listing is built from: the reader's organisation and the filters.
+    key = ("referrals", current_user.organisation_id, *filters.items())
+    if response := not_modified(lambda: worklist.version(page, LIST_SIZE, key)):
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
-    rows, version = worklist.page(page, LIST_SIZE)
+    rows, version = worklist.page(page, LIST_SIZE, key)
     shown = ",".join(str(r.id) for r in rows[:LIST_SIZE])
     audit("list", "referral", None, f"{'inbox' if hub else 'outbox'}: {shown}")
     return render(
