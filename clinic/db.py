@@ -106,6 +106,29 @@ class AtRun(Node):
         return ctx.value(self.taken)
 
 
+class Given(Node):
+    """A value given to a statement each time it runs (`compiled(key, build, name=value)`),
+    not built into it: the patient of a page, the session's token, one statement for all."""
+
+    def __init__(self, name: str, value) -> None:
+        super().__init__()
+        self.name, self.value = name, value
+
+    def __sql__(self, ctx):
+        if ctx.state.deferring:
+            return ctx.value(_Given(self.name, ctx.state.converter), False)
+        return ctx.value(self.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Given:
+    name: str
+    converter: object
+
+    def value(self, given: dict):
+        return self.converter(given[self.name]) if self.converter else given[self.name]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Deferred:
     """An `AtRun` parameter of a compiled statement: computed, then converted as the column
@@ -127,23 +150,24 @@ STATEMENTS = "clinic.statements"
 STATEMENTS_KEPT = 2048  # past this many shapes the cache starts afresh (memory stays bounded)
 
 
-def compiled(key: tuple, build) -> tuple[str, list]:
+def compiled(key: tuple, build, **given) -> tuple[str, list]:
     """The SQL text and parameters of the statement `build()` returns (None: none, ""),
     compiled once per `key` in this app (peewee takes milliseconds to write a wide statement):
     `key` must hold all that the statement is built from (whose ids, which roles), and the
-    clock enters it only through `AtRun`, read again on each call. Under TESTING every call
+    clock enters it only through `AtRun`, read again on each call; a `Given` node takes the
+    value named so in `given` (never None: `= NULL` is not `IS NULL`). Under TESTING every call
     also builds and compiles the statement and fails if its text or a parameter differs from
     the kept one."""
     sql, params, _query = _kept(key, build)
-    return sql, _bound(params)
+    return sql, _bound(params, given)
 
 
-def compiled_rows(key: tuple, build) -> list:
+def compiled_rows(key: tuple, build, **given) -> list:
     """The rows of the query `build()` returns, as the query gives them (model instances with
     the records it joins), from its statement compiled once per `key` (`compiled`)."""
     sql, params, query = _kept(key, build)
     # The query kept with its statement turns the cursor's rows into new model instances.
-    return list(query._get_cursor_wrapper(db.execute_sql(sql, _bound(params))))
+    return list(query._get_cursor_wrapper(db.execute_sql(sql, _bound(params, given))))
 
 
 def _kept(key: tuple, build) -> tuple[str, list, object]:
@@ -162,9 +186,12 @@ def _kept(key: tuple, build) -> tuple[str, list, object]:
     return entry
 
 
-def _bound(params: list) -> list:
+def _bound(params: list, given: dict) -> list:
     taken = {}
-    return [p.value(taken) if isinstance(p, _Deferred) else p for p in params]
+    return [
+        p.value(taken) if isinstance(p, _Deferred) else p.value(given) if isinstance(p, _Given)
+        else p for p in params
+    ]  # fmt: skip
 
 
 def init_schema() -> None:

@@ -9,7 +9,7 @@ import peewee
 import pytest
 
 from clinic import domains
-from clinic.db import AtRun, compiled
+from clinic.db import AtRun, Given, compiled
 from clinic.models import Referral
 
 from conftest import user
@@ -41,6 +41,20 @@ def test_a_compiled_statement_reads_the_clock_on_every_run(not_testing):
     converted = Referral.updated_at.db_value
     assert first[1] == [converted(dt.datetime(2026, 1, 1))]
     assert second[1] == [converted(dt.datetime(2026, 1, 2))]
+
+
+def test_a_given_value_is_bound_on_each_run_of_one_statement(not_testing):
+    built = []
+
+    def build():
+        built.append(1)
+        return Referral.select(Referral.id).where(Referral.patient == Given("patient", 0))
+
+    with not_testing.app_context():
+        first = compiled(("given",), build, patient=7)
+        second = compiled(("given",), build, patient=8)
+    assert len(built) == 1
+    assert (first[0], first[1], second[1]) == (second[0], [7], [8])
 
 
 def test_a_statement_built_from_more_than_its_key_fails_under_testing(app):

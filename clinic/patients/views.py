@@ -7,7 +7,7 @@ from peewee import IntegrityError
 
 from clinic import domains
 from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
-from clinic.db import write_transaction
+from clinic.db import compiled_rows, write_transaction
 from clinic.domains import consent_withdrawn, patient_sections
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
@@ -265,8 +265,8 @@ def _errors(form) -> str:
 # The same-day queue -----
 def queue_context() -> dict:
     """What the queue fragment needs; also shown on Today for clinic staff."""
-    day = clinic_today()
-    visits = list(Visit.queue(_clinic_id(), day))
+    day, clinic = clinic_today(), _clinic_id()
+    visits = compiled_rows(("queue", clinic, day), lambda: Visit.queue(clinic, day))
     return {
         "visits": visits,
         "queue_version": Visit.version_of(visits),

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
-from clinic.db import write_transaction
+from clinic.db import Given, compiled_rows, write_transaction
 from clinic.domains import nav_counts
 from clinic.fhir import fhir_response
 from clinic.forms import SearchForm
@@ -62,12 +62,16 @@ def patient_name(patient) -> str:
 
 
 def _patient_referrals(patient):
-    return list(
-        Referral.for_rows(Referral.visible_to(current_user))
-        .where(Referral.patient == patient)
-        .order_by(Referral.created_at.desc())
-        .limit(20)
-    )
+    def query():
+        return (
+            Referral.for_rows(Referral.visible_to(current_user))
+            .where(Referral.patient == Given("patient", patient.id))
+            .order_by(Referral.created_at.desc())
+            .limit(20)
+        )
+
+    key = ("patient referrals", current_user.organisation_id)  # visible_to is built from it
+    return compiled_rows(key, query, patient=patient.id)
 
 
 def nav_count(user):
