@@ -152,11 +152,22 @@ def index():
         more=len(rows) > LIST_SIZE,
         filters=filters,
         version=version,
-        services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
-        partners=organisation.clinics() if hub else organisation.hubs(),
+        **_filter_choices(organisation),
         awaiting=nav_counts().get("referrals", 0),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
+
+
+def _filter_choices(organisation) -> dict:
+    """The services and partner organisations a list can be filtered by (statements kept per
+    organisation: they are built from it alone)."""
+    hub = organisation.is_hub
+    key = (organisation.id, hub)
+    services = compiled_rows(("filter services", *key), lambda: HubService.for_hubs(
+        [organisation] if hub else organisation.hubs()))  # fmt: skip
+    partners = compiled_rows(("filter partners", *key), lambda: organisation.clinics() if hub
+                             else organisation.hubs())  # fmt: skip
+    return {"services": services, "partners": partners}
 
 
 @bp.route("/new", methods=["GET", "POST"])
