@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import alias, db, is_sqlite, row_exists, utcnow
+from clinic.db import Given, alias, compiled_rows, db, is_sqlite, row_exists, utcnow
 from clinic.domains import hub_visibility
 from clinic.models.core import (
     DOCTOR,
@@ -419,25 +419,32 @@ class Patient(BaseModel):
             .join(recorder, on=Consent.recorded_by)
             .switch(Consent)
             .join(withdrawer, JOIN.LEFT_OUTER, on=Consent.withdrawn_by)
-            .where(Consent.patient == self)
+            .where(Consent.patient == Given("patient", self.id))
             .order_by(Consent.recorded_at.desc(), Consent.id.desc())
         )
 
     @classmethod
-    def for_page(cls, visible, patient_id: int, day: dt.date) -> "Patient | None":
+    def for_page(cls, visible, patient_id: int, day: dt.date, key=None) -> "Patient | None":
         """One of `visible` with its documents (`.document_list`) and its open visit of `day`
-        (`.open_visit`, or None), in one query: a row per document."""
+        (`.open_visit`, or None), in one query: a row per document. `key`: what `visible` is
+        built from (`clinic.db.compiled`), the statement then compiled once."""
         visit = alias(Visit, "patient.open_visit")
         document = alias(IdentityDocument, "patient.document")
-        on_visit = (visit.patient == cls.id) & (visit.day == day) & visit.state.in_(VISIT_OPEN)
-        rows = list(
-            visible.select_extend(visit, document)
-            .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
-            .switch(cls)
-            .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
-            .where(cls.id == patient_id)
-            .order_by(document.id)
-        )
+        on_day = visit.day == Given("day", day)
+        on_visit = (visit.patient == cls.id) & on_day & visit.state.in_(VISIT_OPEN)
+
+        def query():
+            return (
+                visible.select_extend(visit, document)
+                .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
+                .switch(cls)
+                .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
+                .where(cls.id == Given("patient", patient_id))
+                .order_by(document.id)
+            )
+
+        given = {"patient": patient_id, "day": day}
+        rows = compiled_rows(("patient page", *key), query, **given) if key else list(query())
         if not rows:
             return None
         patient = rows[0]

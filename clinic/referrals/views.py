@@ -152,7 +152,7 @@ def index():
         more=len(rows) > LIST_SIZE,
         filters=filters,
         version=version,
-        **_filter_choices(organisation),
+        **({} if wants_fragment() else _filter_choices(organisation)),  # the page's filters
         awaiting=nav_counts().get("referrals", 0),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
