@@ -1,13 +1,15 @@
 """The peewee database: chosen by DATABASE_URL, closed after each request, upgraded by init-db."""
 
+import dataclasses
 import datetime as dt
+import functools
 import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask
-from peewee import Database, DatabaseProxy, SqliteDatabase, fn
+from flask import Flask, current_app
+from peewee import Database, DatabaseProxy, ModelAlias, Node, SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
@@ -29,6 +31,16 @@ AHEAD = dt.timedelta(days=2 * 365 + 1)  # the furthest ahead an appointment or d
 def utcnow() -> dt.datetime:
     """Now in UTC, naive: every stored time is UTC and shown in the organisation's zone."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@functools.cache
+def alias(model: type, role: str) -> ModelAlias:
+    """`model` in one role of a statement (a referral's sender, its author), the same object
+    for every statement that joins it so: peewee makes a class for each field of an alias the
+    first time it is read (some 20 µs each, a hundred a list page), once a process this way.
+    Like the model itself, the alias is named afresh by each statement it is compiled in; a
+    role is one alias of a statement (two roles of one model are two names)."""
+    return model.alias()
 
 
 def connect_database(url: str) -> Database:
@@ -72,6 +84,112 @@ def row_exists(query):
     row the subquery could match (a whole clinic's patients) when it expects many outer rows:
     a worklist reads its index only to the page end."""
     return fn.EXISTS(query.offset(0))
+
+
+class AtRun(Node):
+    """A value of a statement read when it runs, `compute(*args)` (a time from the clock): a
+    statement compiled once (`compiled`) asks for it again each time it runs, once for all
+    its places (one `now` for every comparison), as a newly built one would. Compiled anew,
+    one node has the one value it took first."""
+
+    def __init__(self, compute, *args) -> None:
+        super().__init__()
+        self.compute, self.args = compute, args
+
+    def __sql__(self, ctx):
+        if ctx.state.deferring:
+            return ctx.value(_Deferred(self.compute, self.args, ctx.state.converter), False)
+        if not hasattr(self, "taken"):
+            self.taken = self.compute(*self.args)
+        return ctx.value(self.taken)
+
+
+class Given(Node):
+    """A value given to a statement each time it runs (`compiled(key, build, name=value)`),
+    not built into it: the patient of a page, the session's token, one statement for all."""
+
+    def __init__(self, name: str, value) -> None:
+        super().__init__()
+        self.name, self.value = name, value
+
+    def __sql__(self, ctx):
+        if ctx.state.deferring:
+            return ctx.value(_Given(self.name, ctx.state.converter), False)
+        return ctx.value(self.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Given:
+    name: str
+    converter: object
+
+    def value(self, given: dict):
+        return self.converter(given[self.name]) if self.converter else given[self.name]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Deferred:
+    """An `AtRun` parameter of a compiled statement: computed, then converted as the column
+    it is compared with would convert it."""
+
+    compute: object
+    args: tuple
+    converter: object
+
+    def value(self, taken: dict):
+        """Its value in this run (`taken`: those computed so far, by what computes them)."""
+        key = (self.compute, self.args)
+        if key not in taken:
+            taken[key] = self.compute(*self.args)
+        return self.converter(taken[key]) if self.converter else taken[key]
+
+
+STATEMENTS = "clinic.statements"
+STATEMENTS_KEPT = 2048  # past this many shapes the cache starts afresh (memory stays bounded)
+
+
+def compiled(key: tuple, build, **given) -> tuple[str, list]:
+    """The SQL text and parameters of the statement `build()` returns (None: none, ""),
+    compiled once per `key` in this app (peewee takes milliseconds to write a wide statement):
+    `key` must hold all that the statement is built from (whose ids, which roles), and the
+    clock enters it only through `AtRun`, read again on each call; a `Given` node takes the
+    value named so in `given` (never None: `= NULL` is not `IS NULL`). Under TESTING every call
+    also builds and compiles the statement and fails if its text or a parameter differs from
+    the kept one."""
+    sql, params, _query = _kept(key, build)
+    return sql, _bound(params, given)
+
+
+def compiled_rows(key: tuple, build, **given) -> list:
+    """The rows of the query `build()` returns, as the query gives them (model instances with
+    the records it joins), from its statement compiled once per `key` (`compiled`)."""
+    sql, params, query = _kept(key, build)
+    # The query kept with its statement turns the cursor's rows into new model instances.
+    return list(query._get_cursor_wrapper(db.execute_sql(sql, _bound(params, given))))
+
+
+def _kept(key: tuple, build) -> tuple[str, list, object]:
+    kept = current_app.extensions.setdefault(STATEMENTS, {})
+    entry = kept.get(key)
+    if entry is None or current_app.testing:
+        query = build()
+        fresh = ("", [], None)
+        if query is not None:
+            fresh = (*db.get_sql_context(deferring=True).sql(query).query(), query)
+        if entry is not None and entry[:2] != fresh[:2]:
+            raise AssertionError(f"statement {key!r} is built from more than its key")
+        if len(kept) >= STATEMENTS_KEPT:
+            kept.clear()
+        entry = kept[key] = fresh
+    return entry
+
+
+def _bound(params: list, given: dict) -> list:
+    taken = {}
+    return [
+        p.value(taken) if isinstance(p, _Deferred) else p.value(given) if isinstance(p, _Given)
+        else p for p in params
+    ]  # fmt: skip
 
 
 def init_schema() -> None:

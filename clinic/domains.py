@@ -15,7 +15,7 @@ from flask import Flask, current_app, g
 from flask_login import current_user
 from peewee import SQL, Select, fn
 
-from clinic.db import db
+from clinic.db import compiled, db
 
 EXTENSION = "clinic.domains"
 
@@ -112,20 +112,30 @@ NAV_COUNT_MAX = 99  # a badge shows "99+" beyond: counting stops there
 
 def nav_counts() -> dict[str, int]:
     """Every domain's count of what waits on the current user (up to one more than
-    NAV_COUNT_MAX), in one query per request."""
+    NAV_COUNT_MAX), in one query per request. A domain's `nav_count` is built from the user's
+    id, role and organisation (its id and kind) alone: the statement is compiled once for
+    those (`compiled`), and run on every request."""
     if "nav_counts" not in g:
-        queries = {}
-        for domain in registered():
-            query = domain.nav_count(current_user) if domain.nav_count else None
-            if query is not None:
-                first = query.select(SQL("1")).order_by().limit(NAV_COUNT_MAX + 1)
-                queries[domain.name] = Select([first.alias("w")], [fn.COUNT(SQL("*"))])
+        user = current_user
+        key = ("nav_counts", user.id, user.role, user.organisation_id, user.organisation.kind)
+        sql, params = compiled(key, lambda: _nav_counts_statement(user))
         g.nav_counts = {}
-        if queries:
-            columns = [query.alias(f"n{i}") for i, query in enumerate(queries.values())]
-            row = Select(columns=columns).bind(db).tuples().get()
-            g.nav_counts = dict(zip(queries, row, strict=True))
+        if sql:
+            cursor = db.execute_sql(sql, params)
+            names = [column[0] for column in cursor.description]
+            g.nav_counts = dict(zip(names, cursor.fetchone(), strict=True))
     return g.nav_counts
+
+
+def _nav_counts_statement(user) -> Select | None:
+    """One row: a column named after each domain that counts something for this user."""
+    columns = []
+    for domain in registered():
+        query = domain.nav_count(user) if domain.nav_count else None
+        if query is not None:
+            first = query.select(SQL("1")).order_by().limit(NAV_COUNT_MAX + 1)
+            columns.append(Select([first.alias("w")], [fn.COUNT(SQL("*"))]).alias(domain.name))
+    return Select(columns=columns) if columns else None
 
 
 def count_label(count: int | None) -> str:

@@ -23,7 +23,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from peewee import JOIN
 
-from clinic.db import utcnow, write_transaction
+from clinic.db import AtRun, utcnow, write_transaction
 
 if TYPE_CHECKING:  # the models import this module: no import of them at load time
     from clinic.models.core import TimelineEvent, User
@@ -38,7 +38,7 @@ def open_or_closed_within(is_open, closed_at, days: int | None = None):
     """Need to know, as SQL: the record is open, or was closed (`closed_at`) less than the
     access window ago (config HUB_ACCESS_DAYS_AFTER_CLOSE). Every record that carries a
     patient's data grants parties other than the patient's own clinic access only under it."""
-    return is_open | (closed_at >= window_start(days))
+    return is_open | (closed_at >= AtRun(window_start, days))
 
 
 def window_start(days: int | None = None) -> dt.datetime:

@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import is_sqlite, utcnow, write_transaction
+from clinic.db import alias, is_sqlite, utcnow, write_transaction
 from clinic.models.core import AuditEvent, BaseModel, Organisation, TimelineEvent, User
 from clinic.models.patients import Patient
 from clinic.models.service_days import (
@@ -130,7 +130,7 @@ class Booking(Stateful, BaseModel):
     @classmethod
     def of_day(cls, day: ServiceDay):
         """The day's bookings with their patients, in slot then waitlist or visiting order."""
-        marker = User.alias()
+        marker = alias(User, "booking.marker")
         return (
             cls.select(cls, Patient, ServiceDay, marker, Slot)
             .join(Patient)
@@ -459,7 +459,7 @@ class BookingEvent(TimelineEvent):
 
     @classmethod
     def of_day(cls, day: ServiceDay, limit: int = 30):
-        actor = User.alias()
+        actor = alias(User, "booking_event.actor")
         return (
             cls.select(cls, Booking, Patient, actor)
             .join(Booking)

@@ -28,7 +28,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import utcnow, write_transaction
+from clinic.db import alias, utcnow, write_transaction
 from clinic.models.core import (
     DOCTOR,
     NURSE,
@@ -288,8 +288,11 @@ class Consultation(Stateful, BaseModel):
     @classmethod
     def joined(cls, query):
         """With what a row and the page show (patient, both organisations, the people)."""
-        asker, claimer, answerer, checker = User.alias(), User.alias(), User.alias(), User.alias()
-        clinic, hub = Organisation.alias(), Organisation.alias()
+        asker, claimer = alias(User, "consultation.asker"), alias(User, "consultation.claimer")
+        answerer = alias(User, "consultation.answerer")
+        checker = alias(User, "consultation.checker")
+        clinic = alias(Organisation, "consultation.clinic")
+        hub = alias(Organisation, "consultation.hub")
         outer = JOIN.LEFT_OUTER
         return (
             query.select_extend(Patient, clinic, hub, asker, claimer, answerer, checker)
@@ -677,10 +680,10 @@ class GuidanceLine(BaseModel):
 
     @classmethod
     def with_phrases(cls):
-        aliases = {part: Phrase.alias() for part in PHRASE_PARTS}
+        aliases = {part: alias(Phrase, f"line.{part}") for part in PHRASE_PARTS}
         query = cls.select(cls, *aliases.values())
-        for part, alias in aliases.items():
-            query = query.join(alias, JOIN.LEFT_OUTER, on=getattr(cls, part)).switch(cls)
+        for part, phrase in aliases.items():
+            query = query.join(phrase, JOIN.LEFT_OUTER, on=getattr(cls, part)).switch(cls)
         return query.order_by(cls.position)
 
     def parts(self) -> list:

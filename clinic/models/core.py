@@ -28,7 +28,7 @@ from peewee import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from clinic.db import db, utcnow
+from clinic.db import Given, compiled_rows, db, utcnow
 
 CLINIC, HUB = "clinic", "hub"
 ORGANISATION_KINDS = {CLINIC: _l("Clinic"), HUB: _l("Hub hospital")}
@@ -299,15 +299,21 @@ class UserSession(BaseModel):
     @classmethod
     def live(cls, token: str, idle: dt.timedelta, lifetime: dt.timedelta) -> "UserSession | None":
         """The open session for this token, ended here if idle or too old."""
-        record = (
-            cls.select(cls, User, Organisation)
-            .join(User)
-            .join(Organisation, on=User.organisation)
-            .where(cls.token_hash == _token_hash(token), cls.ended_at.is_null())
-            .first()
-        )
-        if record is None:
+        token_hash = _token_hash(token)
+
+        def query():
+            return (
+                cls.select(cls, User, Organisation)
+                .join(User)
+                .join(Organisation, on=User.organisation)
+                .where(cls.token_hash == Given("token_hash", token_hash), cls.ended_at.is_null())
+                .limit(1)
+            )
+
+        rows = compiled_rows(("live session",), query, token_hash=token_hash)
+        if not rows:
             return None
+        record = rows[0]
         now = utcnow()
         if now - record.last_seen_at > idle or now - record.created_at > lifetime:
             record.end()

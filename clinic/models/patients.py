@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import db, is_sqlite, row_exists, utcnow
+from clinic.db import Given, alias, compiled_rows, db, is_sqlite, row_exists, utcnow
 from clinic.domains import hub_visibility
 from clinic.models.core import (
     DOCTOR,
@@ -208,7 +208,7 @@ class Patient(BaseModel):
         while `window` holds (open, or closed less than HUB_ACCESS_DAYS_AFTER_CLOSE ago, see
         `clinic.workflow.open_or_closed_within`)."""
         # Asked of each row (a primary-key lookup), not as the list of the clinic's patients.
-        own = cls.alias()
+        own = alias(cls, "patient.need_to_know")
         mine = [
             row_exists(own.select(SQL("1")).where(own.id == f, own.clinic == organisation_id))
             for f in patient_fields
@@ -413,30 +413,38 @@ class Patient(BaseModel):
 
     def consent_history(self):
         """Newest first, with who recorded and who withdrew each (one query)."""
-        recorder, withdrawer = User.alias(), User.alias()
+        recorder, withdrawer = alias(User, "consent.recorder"), alias(User, "consent.withdrawer")
         return (
             Consent.select(Consent, recorder, withdrawer)
             .join(recorder, on=Consent.recorded_by)
             .switch(Consent)
             .join(withdrawer, JOIN.LEFT_OUTER, on=Consent.withdrawn_by)
-            .where(Consent.patient == self)
+            .where(Consent.patient == Given("patient", self.id))
             .order_by(Consent.recorded_at.desc(), Consent.id.desc())
         )
 
     @classmethod
-    def for_page(cls, visible, patient_id: int, day: dt.date) -> "Patient | None":
+    def for_page(cls, visible, patient_id: int, day: dt.date, key=None) -> "Patient | None":
         """One of `visible` with its documents (`.document_list`) and its open visit of `day`
-        (`.open_visit`, or None), in one query: a row per document."""
-        visit, document = Visit.alias(), IdentityDocument.alias()
-        on_visit = (visit.patient == cls.id) & (visit.day == day) & visit.state.in_(VISIT_OPEN)
-        rows = list(
-            visible.select_extend(visit, document)
-            .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
-            .switch(cls)
-            .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
-            .where(cls.id == patient_id)
-            .order_by(document.id)
-        )
+        (`.open_visit`, or None), in one query: a row per document. `key`: what `visible` is
+        built from (`clinic.db.compiled`), the statement then compiled once."""
+        visit = alias(Visit, "patient.open_visit")
+        document = alias(IdentityDocument, "patient.document")
+        on_day = visit.day == Given("day", day)
+        on_visit = (visit.patient == cls.id) & on_day & visit.state.in_(VISIT_OPEN)
+
+        def query():
+            return (
+                visible.select_extend(visit, document)
+                .join(visit, JOIN.LEFT_OUTER, on=on_visit, attr="open_visit")
+                .switch(cls)
+                .join(document, JOIN.LEFT_OUTER, on=(document.patient == cls.id), attr="document")
+                .where(cls.id == Given("patient", patient_id))
+                .order_by(document.id)
+            )
+
+        given = {"patient": patient_id, "day": day}
+        rows = compiled_rows(("patient page", *key), query, **given) if key else list(query())
         if not rows:
             return None
         patient = rows[0]

@@ -8,7 +8,7 @@ new version that a second pharmacist approves; an answer keeps the version it us
 from flask_babel import lazy_gettext as _l
 from peewee import JOIN, CharField, DateTimeField, ForeignKeyField, IntegerField, fn
 
-from clinic.db import is_sqlite, utcnow, write_transaction
+from clinic.db import alias, is_sqlite, utcnow, write_transaction
 from clinic.inputs import parse_id
 from clinic.models.core import PHARMACIST, AuditEvent, BaseModel, Organisation, User
 from clinic.models.patients import CJK, fold_chinese
@@ -202,7 +202,7 @@ class Phrase(BaseModel):
     @classmethod
     def _with_people(cls, query):
         """The phrases with who wrote (`written_by`) and approved (`approved_by`) each."""
-        writer, approver = User.alias(), User.alias()
+        writer, approver = alias(User, "phrase.writer"), alias(User, "phrase.approver")
         return (
             query.select_extend(writer, approver)
             .join(writer, on=(cls.written_by == writer.id), attr="written_by")

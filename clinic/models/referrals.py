@@ -32,7 +32,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import AHEAD, row_exists, utcnow, write_transaction
+from clinic.db import AHEAD, AtRun, alias, compiled_rows, row_exists, utcnow, write_transaction
 from clinic.models.core import (
     COORDINATOR,
     DOCTOR,
@@ -374,7 +374,7 @@ class Referral(Stateful, BaseModel):
         """Open or closed less than the window ago; a down-referral the hub cancelled grants
         no more time than the referral it came from, or (written without one) than its own
         writing: cancelling cannot extend access."""
-        source = Referral.alias()
+        source = alias(Referral, "referral.source")
         cancelled_down = (cls.direction == DOWN) & (cls.state == CANCELLED)
         source_in_window = row_exists(  # asked of each row: the list would be every referral
             source.select(SQL("1")).where(
@@ -384,7 +384,7 @@ class Referral(Stateful, BaseModel):
         )
         window = open_or_closed_within(cls.open_condition(), cls.updated_at)
         cancelled_window = source_in_window | (
-            cls.parent.is_null() & (cls.created_at >= window_start())
+            cls.parent.is_null() & (cls.created_at >= AtRun(window_start))
         )
         return (~cancelled_down & window) | (cancelled_down & cancelled_window)
 
@@ -443,7 +443,8 @@ class Referral(Stateful, BaseModel):
     def for_rows(cls, query):
         """The query with what a row of a list shows (patient, service, both organisations), in
         one statement: a list does not fetch the six other records a referral's page shows."""
-        sender, receiver = Organisation.alias(), Organisation.alias()
+        sender = alias(Organisation, "referral.sender")
+        receiver = alias(Organisation, "referral.receiver")
         return (
             query.select_extend(Patient, HubService, sender, receiver)
             .join(Patient, on=cls.patient).switch(cls)
@@ -455,8 +456,9 @@ class Referral(Stateful, BaseModel):
     @classmethod
     def joined(cls, query):
         """The query with everything a referral's row and page show, in one statement."""
-        author, decider, signer = User.alias(), User.alias(), User.alias()
-        clinic_record = Patient.alias()
+        author, decider = alias(User, "referral.author"), alias(User, "referral.decider")
+        signer = alias(User, "referral.signer")
+        clinic_record = alias(Patient, "referral.clinic_record")
         outer = JOIN.LEFT_OUTER
         return (
             cls.for_rows(query)
@@ -489,7 +491,7 @@ class Referral(Stateful, BaseModel):
         `narrowed`: a filter on plain columns, tested by the index walk itself (PostgreSQL
         may read the few rows of a narrow filter by another index); `wanted` and being
         overdue are asked of each row the walk yields (`Segment.check`)."""
-        now = utcnow()
+        now = AtRun(utcnow)
         overdue = cls.owner.is_null(False) & (cls.due_by < now)
         on_time = cls.owner.is_null() | cls.due_by.is_null() | (cls.due_by >= now)
         open_part, closed_part = cls.list_rank < CLOSED_RANK, cls.list_rank == CLOSED_RANK
@@ -809,11 +811,17 @@ class Referral(Stateful, BaseModel):
     def worklist_for_today(cls, user: User, day: dt.date, size: int = 10) -> tuple[list, list]:
         """(referrals waiting on the user's organisation, overdue first; follow-ups due on
         `day`, for a clinic doctor), both from one statement."""
-        waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
-        sides = [(waiting, True)]
-        if user.has_role(DOCTOR):
-            sides.append((cls.follow_up_due(user, day), False))
-        rows = list(cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60))
+        doctor = user.has_role(DOCTOR)
+
+        def rows():
+            waiting = (cls.owner == user.organisation_id) & (cls.state != DRAFT)
+            sides = [(waiting, True)]
+            if doctor:
+                sides.append((cls.follow_up_due(user, day), False))
+            return cls.worklist(sides, cls.visible_condition(user.organisation_id)).rows(60)
+
+        # Built from the organisation, whether a doctor reads it and the day alone.
+        rows = compiled_rows(("today referrals", user.organisation_id, doctor, day), rows)
         is_waiting = [r.owner_id == user.organisation_id and r.state != DRAFT for r in rows]
         due = [
             r for r, w in zip(rows, is_waiting, strict=True) if not w or r.br_follow_up_due == day

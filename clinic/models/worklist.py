@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from peewee import OP, SQL, Case, Expression, Select, fn
 
-from clinic.db import row_exists
+from clinic.db import compiled_rows, row_exists
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,26 @@ class Worklist:
         query = model.select().join(ids, on=(model.id == ids.c.id)).switch(model)
         return self.ordered(self.joined(query)).with_cte(*segments, ids)
 
-    def page(self, number: int, size: int) -> tuple[list, str]:
+    def page(self, number: int, size: int, key: tuple | None = None) -> tuple[list, str]:
         """Page `number` of `size` rows and one more (is there a next page?), and the version
-        of what that page shows."""
-        rows = list(self.rows(size + 1, skip=(number - 1) * size))
+        of what that page shows. `key`: all the list is built from (`clinic.db.compiled`), its
+        statement then compiled once."""
+
+        def query():
+            return self.rows(size + 1, skip=(number - 1) * size)
+
+        rows = compiled_rows((*key, "page", number, size), query) if key else list(query())
         return rows, self._version(rows)
 
-    def version(self, number: int, size: int) -> str:
+    def version(self, number: int, size: int, key: tuple | None = None) -> str:
         """What `page` would return as the version, without joining or loading the rows: a
         poll answers "nothing changed" from it."""
-        query = self._matching(self.model.select(*self.version_columns), number * size + 1)
-        rows = list(self.ordered(query).limit(size + 1).offset((number - 1) * size))
+
+        def query():
+            matching = self._matching(self.model.select(*self.version_columns), number * size + 1)
+            return self.ordered(matching).limit(size + 1).offset((number - 1) * size)
+
+        rows = compiled_rows((*key, "version", number, size), query) if key else list(query())
         return self._version(rows)
 
     def __iter__(self) -> Iterator:

@@ -7,7 +7,7 @@ from peewee import IntegrityError
 
 from clinic import domains
 from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
-from clinic.db import write_transaction
+from clinic.db import compiled_rows, write_transaction
 from clinic.domains import consent_withdrawn, patient_sections
 from clinic.forms import SearchForm
 from clinic.htmx import not_modified, render, wants_fragment
@@ -133,7 +133,10 @@ def _find_field(form: PatientForm, name: str):
 @bp.route("/<int:patient_id>")
 @login_required
 def show(patient_id: int):
-    patient = Patient.for_page(Patient.visible_to(current_user), patient_id, clinic_today())
+    user = current_user
+    # What Patient.visible_to is built from (a hub's through every domain's records of the user).
+    key = (user.id, user.role, user.organisation_id, user.organisation.kind)
+    patient = Patient.for_page(Patient.visible_to(user), patient_id, clinic_today(), key)
     if patient is None:
         deny("patient", patient_id)
     audit("patient_viewed", "patient", patient.id)
@@ -142,7 +145,7 @@ def show(patient_id: int):
         patient=patient,
         sections=patient_sections(),
         documents=patient.document_list,
-        consents=list(patient.consent_history()),
+        consents=compiled_rows(("consents",), patient.consent_history, patient=patient.id),
         consent_form=ConsentForm(),
         visit=patient.open_visit,
         today=clinic_today(),
@@ -265,8 +268,8 @@ def _errors(form) -> str:
 # The same-day queue -----
 def queue_context() -> dict:
     """What the queue fragment needs; also shown on Today for clinic staff."""
-    day = clinic_today()
-    visits = list(Visit.queue(_clinic_id(), day))
+    day, clinic = clinic_today(), _clinic_id()
+    visits = compiled_rows(("queue", clinic, day), lambda: Visit.queue(clinic, day))
     return {
         "visits": visits,
         "queue_version": Visit.version_of(visits),

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
-from clinic.db import write_transaction
+from clinic.db import Given, compiled_rows, write_transaction
 from clinic.domains import nav_counts
 from clinic.fhir import fhir_response
 from clinic.forms import SearchForm
@@ -62,12 +62,16 @@ def patient_name(patient) -> str:
 
 
 def _patient_referrals(patient):
-    return list(
-        Referral.for_rows(Referral.visible_to(current_user))
-        .where(Referral.patient == patient)
-        .order_by(Referral.created_at.desc())
-        .limit(20)
-    )
+    def query():
+        return (
+            Referral.for_rows(Referral.visible_to(current_user))
+            .where(Referral.patient == Given("patient", patient.id))
+            .order_by(Referral.created_at.desc())
+            .limit(20)
+        )
+
+    key = ("patient referrals", current_user.organisation_id)  # visible_to is built from it
+    return compiled_rows(key, query, patient=patient.id)
 
 
 def nav_count(user):
@@ -131,11 +135,13 @@ def _filters() -> dict:
 def index():
     filters, page = _filters(), arg_page()
     worklist = Referral.listing(current_user, **filters)
-    if response := not_modified(lambda: worklist.version(page, LIST_SIZE)):
+    # What the listing is built from: the reader's organisation and the filters.
+    key = ("referrals", current_user.organisation_id, *filters.items())
+    if response := not_modified(lambda: worklist.version(page, LIST_SIZE, key)):
         return response
     organisation = current_user.organisation
     hub = organisation.is_hub
-    rows, version = worklist.page(page, LIST_SIZE)
+    rows, version = worklist.page(page, LIST_SIZE, key)
     shown = ",".join(str(r.id) for r in rows[:LIST_SIZE])
     audit("list", "referral", None, f"{'inbox' if hub else 'outbox'}: {shown}")
     return render(
@@ -146,11 +152,22 @@ def index():
         more=len(rows) > LIST_SIZE,
         filters=filters,
         version=version,
-        services=HubService.for_hubs([organisation] if hub else organisation.hubs()),
-        partners=organisation.clinics() if hub else organisation.hubs(),
+        **({} if wants_fragment() else _filter_choices(organisation)),  # the page's filters
         awaiting=nav_counts().get("referrals", 0),
         poll_seconds=current_app.config["REFERRAL_POLL_SECONDS"],
     )
+
+
+def _filter_choices(organisation) -> dict:
+    """The services and partner organisations a list can be filtered by (statements kept per
+    organisation: they are built from it alone)."""
+    hub = organisation.is_hub
+    key = (organisation.id, hub)
+    services = compiled_rows(("filter services", *key), lambda: HubService.for_hubs(
+        [organisation] if hub else organisation.hubs()))  # fmt: skip
+    partners = compiled_rows(("filter partners", *key), lambda: organisation.clinics() if hub
+                             else organisation.hubs())  # fmt: skip
+    return {"services": services, "partners": partners}
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
+from clinic.db import compiled_rows
 from clinic.fhir import fhir_response
 from clinic.htmx import render, trigger, wants_fragment
 from clinic.i18n import bilingual, local_today
@@ -81,8 +82,14 @@ def today_section(user) -> dict:
     if user.has_role(ADMIN):
         return {}
     today = local_today()
-    days = ServiceDay.between(user, today, today).where(ServiceDay.state != CANCELLED)
-    days = list(Booking.with_counts(days))
+
+    def query():
+        days = ServiceDay.between(user, today, today).where(ServiceDay.state != CANCELLED)
+        return Booking.with_counts(days)
+
+    # ServiceDay.visible_to is built from the user's id and organisation (its id and kind).
+    key = ("service days", user.id, user.organisation_id, user.organisation.kind, today)
+    days = compiled_rows(key, query)
     if not days:
         return {}
     counts = {d.id: {s: getattr(d, f"n_{s}") for s in ("booked", "attended", "waitlisted")}
