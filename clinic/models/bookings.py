@@ -25,7 +25,7 @@ from peewee import (
     fn,
 )
 
-from clinic.db import alias, is_sqlite, utcnow, write_transaction
+from clinic.db import AtRun, alias, is_sqlite, utcnow, write_transaction
 from clinic.models.core import AuditEvent, BaseModel, Organisation, TimelineEvent, User
 from clinic.models.patients import Patient
 from clinic.models.service_days import (
@@ -181,7 +181,7 @@ class Booking(Stateful, BaseModel):
             return None
         days = current_app.config.get("HUB_ACCESS_DAYS_AFTER_CLOSE", 30)
         # A day's date is a local date: 00:30 in Hong Kong is already the next day.
-        since = user.organisation.today() - dt.timedelta(days=days)
+        since = AtRun(_days_ago, user.organisation, days)
         staffed = ServiceDay.staffed_by(user).where(
             ServiceDay.state != DRAFT, (ServiceDay.state == PUBLISHED) | (ServiceDay.date >= since)
         )
@@ -419,6 +419,11 @@ class Booking(Stateful, BaseModel):
         cls.update(call_reason=DAY_CANCELLED, called_at=None, updated_at=utcnow()).where(
             cls.day == day.id, cls.state.in_((BOOKED, WAITLISTED))
         ).execute()
+
+
+def _days_ago(organisation, days: int) -> dt.date:
+    """The date `days` before today on the organisation's calendar."""
+    return organisation.today() - dt.timedelta(days=days)
 
 
 def _take_place(slot_id: int, returning: bool, held: bool) -> str | None:
