@@ -44,10 +44,10 @@ SETTINGS = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
 
 
 def serve(
-    app: str, port: int, env: dict, settings: str = SETTINGS, cwd: Path = ROOT
+    app: str, port: int, env: dict, settings: str = SETTINGS, cwd: Path = ROOT, bin: Path = BIN
 ) -> subprocess.Popen:
     # Settings given here in full (not gunicorn.conf.py), identical for both servers; no access log.
-    command = [str(BIN / "gunicorn"), "--config", "/dev/null", *settings.split()]
+    command = [str(bin / "gunicorn"), "--config", "/dev/null", *settings.split()]
     command += ["--bind", f"127.0.0.1:{port}", app]
     server = subprocess.Popen(command, cwd=cwd, env=env)
     for _ in range(100):
@@ -134,18 +134,30 @@ def source_tree(revision: str, workdir: Path) -> Path:
     return tree
 
 
-def start(tree: Path, workdir: Path, name: str) -> tuple[subprocess.Popen, int, dict]:
+def own_environment(tree: Path, workdir: Path) -> Path:
+    """The bin folder of a virtualenv with `tree`'s own dependencies (the code before may need
+    packages this tree no longer has), from the package index like `make install`."""
+    venv = workdir / f"venv-{tree.name}"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet"]
+    subprocess.run([*pip, str(tree), "pyotp"], check=True)  # pyotp: bench/inprocess.py logs in
+    return venv / "bin"
+
+
+def start(
+    tree: Path, workdir: Path, name: str, bin: Path = BIN
+) -> tuple[subprocess.Popen, int, dict]:
     """A demo database and a gunicorn server running `tree`'s code; its in-process medians."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / name}.db", "SECRET_KEY": "bench",
            "PYTHONPATH": f"{tree}:{ROOT / 'bench'}"}  # fmt: skip
-    flask = [str(BIN / "flask"), "--app", "clinic"]
+    flask = [str(bin / "flask"), "--app", "clinic"]
     subprocess.run([*flask, "init-db"], cwd=tree, env=env, check=True, capture_output=True)
     subprocess.run([*flask, "demo"], cwd=tree, env=env, check=True, capture_output=True)
-    medians = subprocess.run([str(BIN / "python"), "bench/inprocess.py"], cwd=tree, env=env,
+    medians = subprocess.run([str(bin / "python"), "bench/inprocess.py"], cwd=tree, env=env,
                              check=True, capture_output=True, text=True).stdout  # fmt: skip
     port = free_port()
     return (
-        serve("wsgi:app", port, {**env, "PYTHONPATH": str(tree)}, cwd=tree),
+        serve("wsgi:app", port, {**env, "PYTHONPATH": str(tree)}, cwd=tree, bin=bin),
         port,
         json.loads(medians.splitlines()[-1]),
     )
@@ -177,15 +189,16 @@ def in_process_hello() -> float:
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="clinic-bench-"))
     load_average = os.getloadavg()[0]
-    trees = [("after", ROOT)]
+    trees = [("after", ROOT, BIN)]
     if BEFORE:
-        trees.insert(0, ("before", source_tree(BEFORE, workdir)))
+        before = source_tree(BEFORE, workdir)
+        trees.insert(0, ("before", before, own_environment(before, workdir)))
     hello_port = free_port()
     servers = [serve("hello:app", hello_port, {**os.environ, "PYTHONPATH": str(ROOT / "bench")})]
     apps = {}
     try:
-        for name, tree in trees:
-            server, port, medians = start(tree, workdir, name)
+        for name, tree, bin in trees:
+            server, port, medians = start(tree, workdir, name, bin)
             servers.append(server)
             apps[name] = (port, medians, headers_for(port))
         baseline, _ = requests_per_second(hello_port, "/", {}, 200)
