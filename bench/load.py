@@ -100,8 +100,9 @@ class User:
             self.send("poll (badge)", "GET", self.nav_poll, (200, 204), POLL)
 
     def reception(self, rng: random.Random) -> None:
-        for typed in ("c", "ch", "cha", "chan"):
-            self.page("search as you type", f"/patients/?q={typed}", HX)
+        for typed in ("c", "ch", "cha", "chan"):  # POSTed, as the page does (no HKID in URLs)
+            body = urlencode({"q": typed})
+            self.send("search as you type", "POST", "/patients/", (200,), HX, body)
         patient = rng.choice(self.patients)
         self.page("patient page", f"/patients/{patient}")
         self.send("check-in", "POST", f"/patients/{patient}/check-in", (303,), body="")
