@@ -56,21 +56,9 @@ def load() -> None:
 
 
 def explain(app, client, path: str) -> None:
-    handler = scale.Statements()
-    import logging
-
-    logger = logging.getLogger("peewee")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        client.get(path)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.WARNING)
+    selects = scale.selects_of(client, path)
     with app.app_context():
-        for sql, params in handler.seen:
-            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
-                continue
+        for sql, params in selects:
             rows = db.execute_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).fetchall()
             text = [row[0] for row in rows]
             print(f"--- {len(sql)} chars: {sql[:160]}")

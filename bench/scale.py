@@ -107,8 +107,8 @@ class Statements(logging.Handler):
             self.seen.append(record.msg)
 
 
-def plans(app, client, path: str) -> list[tuple[str, str]]:
-    """The query plan of every statement one request of `path` runs."""
+def selects_of(client, path: str) -> list[tuple[str, list]]:
+    """(SQL, parameters) of every SELECT (a list's starts WITH) one request of `path` runs."""
     logger, handler = logging.getLogger("peewee"), Statements()
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -117,11 +117,16 @@ def plans(app, client, path: str) -> list[tuple[str, str]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.WARNING)
+    return [(sql, params) for sql, params in handler.seen
+            if sql.lstrip().upper().startswith(("SELECT", "WITH"))]  # fmt: skip
+
+
+def plans(app, client, path: str) -> list[tuple[str, str]]:
+    """The query plan of every SELECT one request of `path` runs."""
     lines = []
+    selects = selects_of(client, path)
     with app.app_context():
-        for sql, params in handler.seen:
-            if not sql.lstrip().upper().startswith("SELECT"):
-                continue
+        for sql, params in selects:
             if is_sqlite():
                 rows = db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
                 lines.append((sql, " / ".join(row[-1] for row in rows)))
