@@ -117,7 +117,7 @@ def nav_counts() -> dict[str, int]:
     those (`compiled`), and run on every request."""
     if "nav_counts" not in g:
         user = current_user
-        key = ("nav_counts", user.id, user.role, user.organisation_id, user.organisation.kind)
+        key = ("nav_counts", *user.reader_key)
         sql, params = compiled(key, lambda: _nav_counts_statement(user))
         g.nav_counts = {}
         if sql:

@@ -199,6 +199,12 @@ class User(UserMixin, BaseModel):
     def role_label(self) -> str:
         return str(ROLES[self.role])
 
+    @property
+    def reader_key(self) -> tuple:
+        """All a statement shaped by who reads it is built from (their need to know, counts):
+        the key it is compiled once under (`clinic.db.compiled`)."""
+        return (self.id, self.role, self.organisation_id, self.organisation.kind)
+
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
 

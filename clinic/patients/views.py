@@ -134,9 +134,9 @@ def _find_field(form: PatientForm, name: str):
 @login_required
 def show(patient_id: int):
     user = current_user
-    # What Patient.visible_to is built from (a hub's through every domain's records of the user).
-    key = (user.id, user.role, user.organisation_id, user.organisation.kind)
-    patient = Patient.for_page(Patient.visible_to(user), patient_id, clinic_today(), key)
+    patient = Patient.for_page(
+        Patient.visible_to(user), patient_id, clinic_today(), user.reader_key
+    )
     if patient is None:
         deny("patient", patient_id)
     audit("patient_viewed", "patient", patient.id)

@@ -88,7 +88,7 @@ def today_section(user) -> dict:
         return Booking.with_counts(days)
 
     # ServiceDay.visible_to is built from the user's id and organisation (its id and kind).
-    key = ("service days", user.id, user.organisation_id, user.organisation.kind, today)
+    key = ("service days", *user.reader_key, today)
     days = compiled_rows(key, query)
     if not days:
         return {}
