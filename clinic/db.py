@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
-from peewee import Database, DatabaseProxy, ModelAlias, Node, SqliteDatabase, fn
+from peewee import CursorWrapper, Database, DatabaseProxy, ModelAlias, Node, SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
@@ -156,32 +156,60 @@ def compiled(key: tuple, build, **given) -> tuple[str, list]:
     value named so in `given` (never None: `= NULL` is not `IS NULL`). Under TESTING every call
     also builds and compiles the statement and fails if its text or a parameter differs from
     the kept one."""
-    sql, params, _query = _kept(key, build)
-    return sql, _bound(params, given)
+    statement = _kept(key, build)
+    return statement.sql, _bound(statement.params, given)
 
 
 def compiled_rows(key: tuple, build, **given) -> list:
     """The rows of the query `build()` returns, as the query gives them (model instances with
     the records it joins), from its statement compiled once per `key` (`compiled`)."""
-    sql, params, query = _kept(key, build)
-    # The query kept with its statement turns the cursor's rows into new model instances.
-    return list(query._get_cursor_wrapper(db.execute_sql(sql, _bound(params, given))))
+    statement = _kept(key, build)
+    cursor = db.execute_sql(statement.sql, _bound(statement.params, given))
+    return statement.rows(cursor)
 
 
-def _kept(key: tuple, build) -> tuple[str, list, object]:
+class _Statement:
+    """A statement compiled once: its SQL text, its parameters, the query it was compiled from
+    and, once it has given rows, how the columns of its rows map onto model instances."""
+
+    # What peewee's cursor wrapper keeps of one cursor; the rest of it is worked out from the
+    # query and the columns of its rows, the same for every run of one SQL text.
+    PER_CURSOR = frozenset(vars(CursorWrapper(None)))
+
+    def __init__(self, sql: str, params: list, query) -> None:
+        self.sql, self.params, self.query = sql, params, query
+        self.reading = None
+
+    def rows(self, cursor) -> list:
+        """The rows of `cursor`, made as the query makes them; peewee works out the mapping of
+        columns to models (a third of a list's row making) for the first run only."""
+        wrapper = self.query._get_cursor_wrapper(cursor)
+        if self.reading is not None:
+            vars(wrapper).update(self.reading)
+            wrapper.initialized = True
+        rows = list(wrapper)
+        if self.reading is None and wrapper.initialized:
+            self.reading = {k: v for k, v in vars(wrapper).items() if k not in self.PER_CURSOR}
+        return rows
+
+
+def _kept(key: tuple, build) -> _Statement:
     kept = current_app.extensions.setdefault(STATEMENTS, {})
-    entry = kept.get(key)
-    if entry is None or current_app.testing:
+    statement = kept.get(key)
+    if statement is None or current_app.testing:
         query = build()
-        fresh = ("", [], None)
-        if query is not None:
-            fresh = (*db.get_sql_context(deferring=True).sql(query).query(), query)
-        if entry is not None and entry[:2] != fresh[:2]:
+        sql, params = ("", []) if query is None else _deferred_sql(query)
+        if statement is None:
+            if len(kept) >= STATEMENTS_KEPT:
+                kept.clear()
+            statement = kept[key] = _Statement(sql, params, query)
+        elif (statement.sql, statement.params) != (sql, params):
             raise AssertionError(f"statement {key!r} is built from more than its key")
-        if len(kept) >= STATEMENTS_KEPT:
-            kept.clear()
-        entry = kept[key] = fresh
-    return entry
+    return statement
+
+
+def _deferred_sql(query) -> tuple[str, list]:
+    return db.get_sql_context(deferring=True).sql(query).query()
 
 
 def _bound(params: list, given: dict) -> list:

@@ -1,11 +1,11 @@
 """Friendly, translated error pages; htmx requests get the message as a toast instead."""
 
 from flask import Flask, flash, request
-from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from clinic.auth.access import audit
 from clinic.htmx import render, wants_fragment
+from clinic.translation import lazy_gettext as _l
 
 MESSAGES = {
     400: (

@@ -5,8 +5,6 @@ import secrets
 
 from flask import Flask, flash, request, session
 from flask_babel import get_timezone, get_translations
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -18,6 +16,8 @@ from wtforms.validators import Length, ValidationError
 
 from clinic.db import AHEAD
 from clinic.inputs import has_control_characters
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 # Messages WTForms produces itself (type conversion); listed so they are extracted and translated.
 WTFORMS_MESSAGES = (

@@ -12,13 +12,14 @@ from flask_babel import (
     format_date,
     format_datetime,
     format_time,
-    get_locale,
     get_timezone,
 )
 from flask_login import current_user
 
+from clinic import translation
 from clinic.db import utcnow
 from clinic.models import LANGUAGES
+from clinic.translation import language
 
 TRADITIONAL, SIMPLIFIED = "zh_Hant_HK", "zh_Hans_CN"
 
@@ -67,7 +68,7 @@ class DateFormats(Mapping):
         self.defaults = dict(defaults)
 
     def __getitem__(self, key: str):
-        if str(get_locale()) == "en" and key in HONG_KONG_ENGLISH:
+        if language() == "en" and key in HONG_KONG_ENGLISH:
             return HONG_KONG_ENGLISH[key]
         return self.defaults[key]
 
@@ -153,12 +154,13 @@ def init_app(app: Flask) -> None:
         locale_selector=select_locale,
         timezone_selector=select_timezone,
     )
+    translation.init_app(app)
     app.jinja_env.filters.update(
         datetimeformat=tolerant(format_datetime),
         dateformat=tolerant(format_date),
         timeformat=tolerant(format_time),
     )
     app.jinja_env.globals.update(
-        LANGUAGES=LANGUAGES, now_utc=utcnow, get_locale=get_locale, local_today=local_today
+        LANGUAGES=LANGUAGES, now_utc=utcnow, language=language, local_today=local_today
     )
     app.jinja_env.filters.update(html_lang=html_lang, date_in=date_in)

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from flask import current_app, has_app_context
 from flask_babel import LazyString
-from flask_babel import lazy_gettext as _l
 from peewee import JOIN
 
 from clinic.db import AtRun, utcnow, write_transaction
+from clinic.translation import lazy_gettext as _l
 
 if TYPE_CHECKING:  # the models import this module: no import of them at load time
     from clinic.models.core import TimelineEvent, User

@@ -5,12 +5,16 @@ import re
 from io import BytesIO
 from pathlib import Path
 
+import flask_babel
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from markupsafe import escape
 
 from clinic.i18n import locale_from_header
 from clinic.models import AuditEvent
+from clinic.translation import gettext
+from clinic.translation import lazy_gettext as _l
 
 from conftest import log_in, user
 
@@ -187,3 +191,24 @@ def test_things_are_not_labelled_with_a_persons_name_in_chinese(admin, doctor):
     doctor.post("/language", data={"lang": "zh_Hans_CN"})
     places = doctor.get("/service-days/places").get_data(as_text=True)
     assert "地点名称" in places and "姓名" not in places
+
+
+def test_a_page_finds_its_catalogue_once_and_a_forced_language_reads_its_own(
+    app, doctor, monkeypatch
+):
+    found = []
+    get_translations = flask_babel.Domain.get_translations
+    monkeypatch.setattr(
+        flask_babel.Domain, "get_translations", lambda d: found.append(1) or get_translations(d)
+    )
+    doctor.post("/language", data={"lang": "zh_Hant_HK"})
+    found.clear()
+    page = doctor.get("/today").get_data(as_text=True)
+    assert "病人" in page and "Patient" not in page
+    assert len(found) == 1
+    with app.test_request_context(headers={"Accept-Language": "zh-HK"}):
+        label = _l("Patient")
+        assert (str(label), str(escape(label))) == ("病人", "病人")
+        with flask_babel.force_locale("en"):
+            assert (gettext("Patient"), str(label)) == ("Patient", "Patient")
+        assert gettext("Patient") == "病人"

@@ -9,8 +9,8 @@ import peewee
 import pytest
 
 from clinic import domains
-from clinic.db import AtRun, Given, compiled
-from clinic.models import Referral
+from clinic.db import AtRun, Given, compiled, compiled_rows
+from clinic.models import Patient, Referral
 
 from conftest import user
 
@@ -130,3 +130,25 @@ def test_lists_from_kept_statements_show_each_organisations_own_rows(app, login,
         app.testing = True
     kept = [key for key in app.extensions["clinic.statements"] if key[0] != "nav_counts"]
     assert len(kept) == len(set(kept))
+
+
+def test_a_kept_statement_maps_its_columns_once_and_still_makes_fresh_joined_rows(
+    not_testing, coordinator, monkeypatch
+):
+    assert coordinator.get("/referrals/").status_code == 200
+    mapped = []
+    initialize = peewee.ModelCursorWrapper.initialize
+    monkeypatch.setattr(
+        peewee.ModelCursorWrapper, "initialize", lambda w: mapped.append(w) or initialize(w)
+    )
+    with not_testing.test_request_context():
+        build = lambda: Referral.select(Referral, Patient).join(Patient).order_by(Referral.id)  # noqa: E731
+        first = compiled_rows(("joined rows",), build)
+        second = compiled_rows(("joined rows",), build)
+    assert len(mapped) == 1
+    assert [(r.id, r.patient.english_name, r.state) for r in second] == [
+        (r.id, r.patient.english_name, r.state) for r in first
+    ]
+    assert first and all(
+        a is not b and not b.dirty_fields for a, b in zip(first, second, strict=True)
+    )

@@ -3,7 +3,6 @@
 import re
 import zoneinfo
 
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     EmailField,
@@ -24,6 +23,7 @@ from clinic.models import (
     Organisation,
     User,
 )
+from clinic.translation import lazy_gettext as _l
 
 PHONE = re.compile(r"^\+?[0-9 ()\-]{6,30}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -12,8 +12,6 @@ import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_datetime, get_timezone
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.admin.forms import OrganisationForm, UserForm
@@ -29,6 +27,8 @@ from clinic.domains import (
 from clinic.htmx import render
 from clinic.inputs import arg_page
 from clinic.models import ADMIN, ROLES, AuditEvent, Organisation, User, mfa
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50

@@ -1,9 +1,9 @@
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from clinic.auth.passwords import password_problem
 from clinic.forms import Form
+from clinic.translation import lazy_gettext as _l
 
 
 class LoginForm(Form):

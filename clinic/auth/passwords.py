@@ -1,8 +1,9 @@
 """The one password rule, for every place a password is set (CLI, administration, resets)."""
 
 from flask_babel import LazyString
-from flask_babel import lazy_gettext as _l
 from zxcvbn import zxcvbn
+
+from clinic.translation import lazy_gettext as _l
 
 MIN_LENGTH = 12
 MAX_LENGTH = 200

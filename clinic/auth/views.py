@@ -17,8 +17,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime, refresh
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -31,6 +29,8 @@ from clinic.htmx import render
 from clinic.inputs import has_control_characters
 from clinic.models import LANGUAGES, PendingSubmission, User, UserSession, mfa
 from clinic.models.mfa import RecoveryCode, TrustedDevice
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

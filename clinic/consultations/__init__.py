@@ -5,9 +5,9 @@ consultations themselves register beside it.
 """
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from clinic.domains import Domain, register
+from clinic.translation import lazy_gettext as _l
 
 CATALOGUE_RECORD_TYPES = {"drug": _l("Drug"), "phrase": _l("Phrase")}
 CATALOGUE_AUDIT_LABELS = {

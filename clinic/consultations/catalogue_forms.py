@@ -2,7 +2,6 @@
 
 import re
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
@@ -17,6 +16,7 @@ from clinic.models.drugs import (
 )
 from clinic.models.patients import fold_chinese
 from clinic.models.phrases import PHRASE_KINDS, PHRASE_MAX
+from clinic.translation import lazy_gettext as _l
 
 REG_NO = re.compile(r"[A-Za-z0-9][A-Za-z0-9 /\-]*")
 

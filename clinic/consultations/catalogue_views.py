@@ -9,7 +9,6 @@ import re
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from clinic.auth.access import audit, deny, get_visible_or_404, roles_required
@@ -19,6 +18,7 @@ from clinic.inputs import parse_id
 from clinic.models import ADMIN, DOCTOR, NURSE, PHARMACIST, SubmissionKey
 from clinic.models.drugs import KEEPERS, Drug
 from clinic.models.phrases import DRAFT, PHRASE_KINDS, PHRASE_STATES, Phrase
+from clinic.translation import gettext as _
 from clinic.workflow import TransitionError
 
 catalogue_bp = Blueprint("catalogue", __name__, url_prefix="/consultations")

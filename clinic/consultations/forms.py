@@ -1,6 +1,5 @@
 """Consultation forms: each owns its validation, with messages in the user's language."""
 
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     FieldList,
@@ -22,6 +21,7 @@ from clinic.models.consultations import (
     WHERE_REGISTERED,
 )
 from clinic.models.phrases import PHRASE_KINDS, Phrase
+from clinic.translation import lazy_gettext as _l
 
 
 def text(label, required=None, max_length=4000, rows=3):

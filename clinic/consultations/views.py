@@ -2,8 +2,6 @@
 the past-answers library, the patient sheet and the FHIR export."""
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
@@ -24,6 +22,8 @@ from clinic.models.consultations import (
 )
 from clinic.models.drugs import Drug, catalogue_hubs
 from clinic.moving import make_move
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import TransitionError
 
 bp = Blueprint("consultations", __name__, url_prefix="/consultations")

@@ -12,7 +12,6 @@ onto the list of patients to call.
 import datetime as dt
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
     BooleanField,
@@ -36,6 +35,7 @@ from clinic.models.service_days import (
     ServiceDay,
     Slot,
 )
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Conflict, Move, Refused, Stateful, Workflow
 
 __all__ = ["BOOKING_STATES", "Booking", "BookingEvent", "SlotFull"]

@@ -14,7 +14,6 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
     SQL,
@@ -44,6 +43,7 @@ from clinic.models.drugs import Drug
 from clinic.models.patients import CROSS_BORDER, Consent, Patient, fold_chinese, prefix_range
 from clinic.models.phrases import Phrase
 from clinic.models.referrals import Referral
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Conflict, Move, Refused, Stateful, Workflow
 
 __all__ = [

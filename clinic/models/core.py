@@ -10,8 +10,6 @@ from functools import reduce
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from peewee import (
     JOIN,
@@ -29,6 +27,8 @@ from peewee import (
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from clinic.db import Given, compiled_rows, db, utcnow
+from clinic.translation import language
+from clinic.translation import lazy_gettext as _l
 
 CLINIC, HUB = "clinic", "hub"
 ORGANISATION_KINDS = {CLINIC: _l("Clinic"), HUB: _l("Hub hospital")}
@@ -62,7 +62,7 @@ class NamedInThreeScripts:
     """A name in English, Traditional and Simplified Chinese; label() picks the reader's."""
 
     def label(self, locale=None) -> str:
-        locale = str(locale or get_locale() or "en")
+        locale = str(locale) if locale else language()
         if locale.startswith("zh_Hans"):
             return self.name_zh_hans or self.name
         if locale.startswith("zh"):

@@ -5,7 +5,6 @@ the way patient names are (`clinic.models.patients`), so 阿司匹林 finds 阿�
 "pana" finds Panadol.
 """
 
-from flask_babel import lazy_gettext as _l
 from peewee import (
     SQL,
     BooleanField,
@@ -36,6 +35,7 @@ from clinic.models.patients import (
     fold_chinese,
     prefix_range,
 )
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Conflict
 
 KEEPERS = (PHARMACIST, ADMIN)  # of a hub: they keep its drug catalogue

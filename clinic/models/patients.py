@@ -10,7 +10,6 @@ import functools
 import operator
 import re
 
-from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
     SQL,
@@ -35,6 +34,7 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Move, Refused, Stateful, Workflow
 
 SEXES = {"F": _l("Female"), "M": _l("Male"), "X": _l("Other / not stated")}

@@ -5,13 +5,13 @@ A phrase is the smallest piece of guidance a pharmacist vouches for, in English,
 new version that a second pharmacist approves; an answer keeps the version it used.
 """
 
-from flask_babel import lazy_gettext as _l
 from peewee import JOIN, CharField, DateTimeField, ForeignKeyField, IntegerField, fn
 
 from clinic.db import alias, is_sqlite, utcnow, write_transaction
 from clinic.inputs import parse_id
 from clinic.models.core import PHARMACIST, AuditEvent, BaseModel, Organisation, User
 from clinic.models.patients import CJK, fold_chinese
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Refused
 
 __all__ = [

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 
 from flask import current_app, has_app_context
-from flask_babel import lazy_gettext as _l
 from peewee import (
     JOIN,
     SQL,
@@ -47,6 +46,7 @@ from clinic.models.core import (
 )
 from clinic.models.patients import SHARE_WITH_CLINIC, Consent, IdentityDocument, Patient
 from clinic.models.worklist import Segment, Worklist
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import (
     Conflict,
     Move,

@@ -11,7 +11,6 @@ import hashlib
 import secrets
 import uuid
 
-from flask_babel import lazy_gettext as _l
 from peewee import (
     CharField,
     Check,
@@ -33,6 +32,7 @@ from clinic.models.core import (
     TimelineEvent,
     User,
 )
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import Move, Refused, Stateful, Workflow
 
 __all__ = [

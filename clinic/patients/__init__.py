@@ -1,9 +1,9 @@
 """Patients: registration, identity documents, search, the patient page and the check-in queue."""
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from clinic.domains import AuditDetail, Domain, register
+from clinic.translation import lazy_gettext as _l
 
 AUDIT_LABELS = {
     (None, "patient_registered"): _l("Patient registered"),

@@ -2,8 +2,6 @@
 
 import re
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -29,6 +27,8 @@ from clinic.models import (
     Patient,
 )
 from clinic.patients.identity import InvalidDocument, normalise_phone, parse_document
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 MAX_DOCUMENTS = 4
 ENGLISH_NAME = re.compile(r"^[A-Za-z][A-Za-z .,'\-]*$")

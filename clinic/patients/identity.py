@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import format_date
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.iso7064 import mod_11_2
+
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 HKID, CN_ID, MO_ID, HOME_RETURN, EXIT_ENTRY, PASSPORT = (
     "hkid",

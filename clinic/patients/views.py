@@ -1,7 +1,6 @@
 """Registration, search, the patient page, consents and the same-day check-in queue."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import IntegrityError
 
@@ -28,6 +27,7 @@ from clinic.models import (
 )
 from clinic.patients.forms import ConsentForm, PatientForm
 from clinic.patients.identity import format_phone
+from clinic.translation import gettext as _
 from clinic.workflow import TransitionError
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")

@@ -1,6 +1,5 @@
 """Referral forms: each owns its validation, with messages in the user's language."""
 
-from flask_babel import lazy_gettext as _l
 from flask_babel import to_utc
 from wtforms import (
     BooleanField,
@@ -23,6 +22,7 @@ from clinic.forms import Form, OnceForm, at_most, options, upcoming
 from clinic.i18n import local_now
 from clinic.models import Consent
 from clinic.models.referrals import MOBILITY, PRIORITIES, HubService
+from clinic.translation import lazy_gettext as _l
 
 
 def text(label, required=None, max_length=4000, rows=3, description=""):

@@ -5,8 +5,6 @@ import re
 
 import click
 from flask import Blueprint, abort, flash, redirect, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 from wtforms.validators import ValidationError
 
@@ -19,6 +17,8 @@ from clinic.forms import Form, at_most
 from clinic.htmx import render
 from clinic.models import ADMIN, Organisation
 from clinic.models.referrals import HubService
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 bp = Blueprint("hub_services", __name__, url_prefix="/admin")
 SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

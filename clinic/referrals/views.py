@@ -2,8 +2,6 @@
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_date
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
@@ -37,6 +35,8 @@ from clinic.models.referrals import (
 )
 from clinic.moving import make_move
 from clinic.referrals import forms
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 REFERRAL_ROLES = (DOCTOR, NURSE, COORDINATOR, SPECIALIST)

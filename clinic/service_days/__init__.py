@@ -3,9 +3,9 @@
 import re
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from clinic.domains import AuditDetail, Domain, register
+from clinic.translation import lazy_gettext as _l
 
 RECORD_TYPES = {
     "service_day": _l("Service day"),

@@ -3,7 +3,6 @@
 import datetime as dt
 
 from flask_babel import format_time
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -20,6 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from clinic.forms import Form, OnceForm, at_most, options
 from clinic.models.service_days import MAX_CAPACITY, MAX_REPEAT, MODES, THEMES
+from clinic.translation import lazy_gettext as _l
 
 REPEATS = {"": _l("Once"), "weekly": _l("Every week"), "monthly": _l("Every month")}
 

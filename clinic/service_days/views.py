@@ -4,8 +4,6 @@ import calendar
 import datetime as dt
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from clinic.auth.access import audit, get_visible_or_404, roles_required
@@ -41,6 +39,8 @@ from clinic.models.service_days import (
 from clinic.moving import make_move
 from clinic.service_days import forms
 from clinic.service_days.ical import calendar_for
+from clinic.translation import gettext as _
+from clinic.translation import lazy_gettext as _l
 from clinic.workflow import TransitionError
 
 bp = Blueprint("service_days", __name__, url_prefix="/service-days")
