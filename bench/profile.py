@@ -13,16 +13,16 @@ def main() -> None:
     wanted = sys.argv[1] if len(sys.argv) > 1 else ""
     with tempfile.TemporaryDirectory() as tmp:
         app = demo_app(f"sqlite:///{tmp}/profile.db")
-        for label, client, path, headers, status in pages(app):
-            if wanted.lower() not in label.lower():
+        for page in pages(app):
+            if wanted.lower() not in page.label.lower():
                 continue
             for _ in range(20):
-                client.get(path, headers=headers)
+                page.request()
             profiler = Profiler(interval=0.0001)
             with profiler:
                 for _ in range(200):
-                    assert client.get(path, headers=headers).status_code == status
-            print(f"=== {label} {path}")
+                    assert page.request().status_code == page.status
+            print(f"=== {page.label} {'POST ' if page.form else ''}{page.path}")
             print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 

@@ -97,6 +97,31 @@ def test_the_audit_log_reads_in_chinese_and_filters_by_selects(admin, doctor, nu
     assert row not in admin.get("/admin/audit?until=2026-03-05").get_data(as_text=True)
 
 
+def test_the_audit_date_filter_reads_as_dates_not_as_referral_directions(
+    admin, doctor, make_patient
+):
+    from clinic.models import Referral
+    from clinic.models.referrals import HubService
+
+    admin.post("/language", data={"lang": "zh_Hant_HK"})
+    page = admin.get("/admin/audit").text
+    assert '<label for="since">由</label>' in page and '<label for="until">至</label>' in page
+    assert "轉出" not in page and "轉至" not in page
+    admin.post("/language", data={"lang": "zh_Hans_CN"})
+    page = admin.get("/admin/audit").text
+    assert '<label for="since">从</label>' in page and '<label for="until">至</label>' in page
+    admin.post("/language", data={"lang": "en"})
+    page = admin.get("/admin/audit").text
+    assert '<label for="since">From</label>' in page and '<label for="until">To</label>' in page
+    r = Referral.create_draft(
+        user("doctor@jinzhou.demo"), make_patient(), to_org=Organisation.by_name(demo.HUB_NAME),
+        service=HubService.get(HubService.code == "cardiology"), reason="Chest pain",
+    )  # fmt: skip
+    doctor.post("/language", data={"lang": "zh_Hant_HK"})
+    referral = doctor.get(f"/referrals/{r.id}").text  # a referral's ends keep their words
+    assert "<dt>轉出</dt>" in referral and "<dt>轉至</dt>" in referral
+
+
 def test_the_filtered_audit_rows_download_as_csv(admin, nurse):
     nurse_id = user("nurse@jinzhou.demo").id
     AuditEvent.create(action="patient_viewed", object_type="patient", object_id="7", user=nurse_id)
