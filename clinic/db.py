@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from peewee import CursorWrapper, Database, DatabaseProxy, ModelAlias, Node, SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
@@ -194,11 +194,12 @@ class _Statement:
 
 
 def _kept(key: tuple, build) -> _Statement:
+    if not has_app_context():  # the CLI's or a script's model code: compiled, not kept
+        return _Statement(*_compiled_afresh(build))
     kept = current_app.extensions.setdefault(STATEMENTS, {})
     statement = kept.get(key)
     if statement is None or current_app.testing:
-        query = build()
-        sql, params = ("", []) if query is None else _deferred_sql(query)
+        sql, params, query = _compiled_afresh(build)
         if statement is None:
             if len(kept) >= STATEMENTS_KEPT:
                 kept.clear()
@@ -208,8 +209,11 @@ def _kept(key: tuple, build) -> _Statement:
     return statement
 
 
-def _deferred_sql(query) -> tuple[str, list]:
-    return db.get_sql_context(deferring=True).sql(query).query()
+def _compiled_afresh(build) -> tuple[str, list, object]:
+    query = build()
+    if query is None:
+        return "", [], None
+    return *db.get_sql_context(deferring=True).sql(query).query(), query
 
 
 def _bound(params: list, given: dict) -> list:

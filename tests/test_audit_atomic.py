@@ -28,10 +28,10 @@ def audit_fails(monkeypatch):
     """From now on, writing the audit row fails (as a full disk or a lost connection would)."""
 
     def fail():
-        def create(cls, **fields):
-            raise AuditFailed(fields["action"])
+        def write(cls, user, action, *args, **kwargs):
+            raise AuditFailed(action)
 
-        monkeypatch.setattr(AuditEvent, "create", classmethod(create))
+        monkeypatch.setattr(AuditEvent, "write", classmethod(write))
 
     return fail
 

@@ -26,7 +26,7 @@ from peewee import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from clinic.db import Given, compiled_rows, db, utcnow
+from clinic.db import Given, compiled, compiled_rows, db, utcnow
 from clinic.translation import language
 from clinic.translation import lazy_gettext as _l
 
@@ -418,17 +418,26 @@ class AuditEvent(BaseModel):
         object_type: str | None = None,
         object_id=None,
         detail: str | None = None,
-    ) -> "AuditEvent":
+    ) -> None:
         """Append one event; call it inside the transaction of the change it records."""
-        return cls.create(
-            user=user,
-            organisation=user.organisation_id if user else None,
-            action=action,
-            object_type=object_type,
-            object_id=None if object_id is None else str(object_id),
-            detail=detail,
-            ip=request.remote_addr if has_request_context() else None,
+        fields = {
+            "at": utcnow(),
+            "user": user.id if user else None,
+            "organisation": user.organisation_id if user else None,
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "detail": detail,
+            "ip": request.remote_addr if has_request_context() else None,
+        }
+        # Only the values change from one event to the next: one INSERT is compiled for all.
+        columns = cls._meta.fields
+        sql, params = compiled(
+            ("audit event",),
+            lambda: cls.insert({columns[name]: Given(name, None) for name in fields}),
+            **{name: columns[name].db_value(value) for name, value in fields.items()},
         )
+        db.execute_sql(sql, params)
 
     @classmethod
     def visible_to(cls, admin: "User"):
