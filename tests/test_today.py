@@ -1,6 +1,10 @@
 """Today: one worklist per user; the empty state only when nothing waits."""
 
 import datetime as dt
+import re
+
+import pytest
+from flask import template_rendered
 
 from clinic.db import utcnow
 from clinic.models import Consultation, Organisation
@@ -45,3 +49,43 @@ def test_clinic_today_shows_the_check_in_queue(nurse):
     page = nurse.get("/today").get_data(as_text=True)
     assert 'id="queue"' in page and "Check-in queue" in page
     assert "Nothing waits on you" not in page
+
+
+BADGE = re.compile(r'id="badge-referrals"[^>]*>([^<]*)<')
+
+
+def test_the_navigation_is_kept_per_reader_and_counts_and_shows_a_new_count(
+    app, coordinator, make_patient
+):
+    app.testing = False  # as in production: a kept navigation is not rendered again to check it
+    rendered = []
+    record = lambda sender, template, context, **extra: rendered.append(template.name)  # noqa: E731
+    try:
+        with template_rendered.connected_to(record, app):
+            first = BADGE.search(coordinator.get("/today").get_data(as_text=True)).group(1)
+            coordinator.get("/referrals/")  # another section: its own navigation
+            coordinator.get("/today")
+            assert rendered.count("_main_nav.html") == 2
+            doctor = user("doctor@jinzhou.demo")
+            referral = Referral.create_draft(
+                doctor, make_patient(), to_org=Organisation.by_name("Nansha Hub Hospital"),
+                service=HubService.get(HubService.code == "cardiology"), priority="urgent",
+                reason="Chest pain",
+            )  # fmt: skip
+            with app.app_context():
+                referral.submit(doctor)
+            page = coordinator.get("/today").get_data(as_text=True)
+    finally:
+        app.testing = True
+    assert rendered.count("_main_nav.html") == 3
+    assert int(BADGE.search(page).group(1)) == int(first) + 1
+
+
+def test_a_navigation_kept_for_less_than_it_shows_fails_under_testing(coordinator, monkeypatch):
+    from clinic.today import views
+
+    coordinator.get("/today")
+    monkeypatch.setattr(views, "language", lambda: "en")  # the key forgets the language
+    coordinator.post("/language", data={"lang": "zh_Hant_HK"})
+    with pytest.raises(AssertionError, match="navigation shows more than its key"):
+        coordinator.get("/today")
