@@ -13,6 +13,8 @@ from peewee import CursorWrapper, Database, DatabaseProxy, ModelAlias, Node, Sql
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
+from clinic.rows import JoinedRows, same_rows
+
 db = DatabaseProxy()
 
 SQLITE_PRAGMAS = {
@@ -178,11 +180,23 @@ class _Statement:
 
     def __init__(self, sql: str, params: list, query) -> None:
         self.sql, self.params, self.query = sql, params, query
-        self.reading = None
+        self.reading = self.joined = None
 
     def rows(self, cursor) -> list:
         """The rows of `cursor`, made as the query makes them; peewee works out the mapping of
-        columns to models (a third of a list's row making) for the first run only."""
+        columns to models (a third of a list's row making) for the first run only, and joined
+        rows are then made from it (`JoinedRows`; under TESTING checked against peewee's)."""
+        if self.joined is not None:
+            rows = cursor.fetchall()
+            cursor.close()
+            made = self.joined.make(rows)
+            if current_app.testing:
+                replayed = self._made_by_peewee(_Replay(rows, cursor.description))
+                assert same_rows(made, replayed), f"joined rows differ from peewee's: {self.sql}"
+            return made
+        return self._made_by_peewee(cursor)
+
+    def _made_by_peewee(self, cursor) -> list:
         wrapper = self.query._get_cursor_wrapper(cursor)
         if self.reading is not None:
             vars(wrapper).update(self.reading)
@@ -190,7 +204,26 @@ class _Statement:
         rows = list(wrapper)
         if self.reading is None and wrapper.initialized:
             self.reading = {k: v for k, v in vars(wrapper).items() if k not in self.PER_CURSOR}
+            if JoinedRows.fit(wrapper):
+                self.joined = JoinedRows(wrapper)
         return rows
+
+
+@dataclasses.dataclass
+class _Replay:
+    """Rows already fetched, read again as a cursor."""
+
+    rows: list
+    description: tuple
+
+    def __post_init__(self) -> None:
+        self.rows = iter(self.rows)
+
+    def fetchone(self):
+        return next(self.rows, None)
+
+    def close(self) -> None:
+        pass
 
 
 def _kept(key: tuple, build) -> _Statement:

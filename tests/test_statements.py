@@ -10,7 +10,8 @@ import pytest
 
 from clinic import domains
 from clinic.db import AtRun, Given, compiled, compiled_rows
-from clinic.models import Patient, Referral
+from clinic.models import Organisation, Patient, Referral
+from clinic.rows import same_rows
 
 from conftest import user
 
@@ -152,3 +153,34 @@ def test_a_kept_statement_maps_its_columns_once_and_still_makes_fresh_joined_row
     assert first and all(
         a is not b and not b.dirty_fields for a, b in zip(first, second, strict=True)
     )
+
+
+def test_kept_joined_rows_are_made_as_peewee_makes_them_without_its_descriptors(
+    not_testing, demo_data, make_patient, monkeypatch
+):
+    doctor, hub = user("doctor@jinzhou.demo"), Organisation.by_name("Nansha Hub Hospital")
+    with_service = Referral.create_draft(
+        doctor, make_patient(), to_org=hub, service=hub.services.first(), priority="urgent",
+        reason="Chest pain",
+    )  # fmt: skip
+    without = Referral.create_draft(
+        doctor, make_patient(), to_org=hub, priority="routine", reason="Review"
+    )
+    build = lambda: Referral.for_rows(Referral.select()).order_by(Referral.id)  # noqa: E731
+    with not_testing.test_request_context():
+        compiled_rows(("rows as peewee's",), build)
+        set_through_descriptors = []
+        field_set = peewee.FieldAccessor.__set__
+        monkeypatch.setattr(
+            peewee.FieldAccessor,
+            "__set__",
+            lambda *a: set_through_descriptors.append(a[0]) or field_set(*a),
+        )
+        made = compiled_rows(("rows as peewee's",), build)
+        monkeypatch.undo()
+        expected = list(build())
+    assert set_through_descriptors == []
+    assert same_rows(made, expected)
+    by_id = {r.id: r for r in made}
+    assert by_id[with_service.id].service.id == with_service.service_id
+    assert by_id[without.id].service is None and by_id[without.id].patient.english_name
