@@ -24,7 +24,7 @@ from peewee import fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale
-from inprocess import demo_app, logged_in
+from inprocess import Page, demo_app, logged_in
 from report import machine, write_section
 
 from clinic import demo
@@ -133,8 +133,9 @@ def run(engine: str, url: str) -> dict:
     clients = {PHARMACIST: logged_in(app, PHARMACIST), NURSE: logged_in(app, NURSE)}
     results = []
     for label, email, path in pages:
-        measured = scale.timings(clients[email], path)
-        plan = scale.plans(app, clients[email], path)
+        page = Page(label, clients[email], path, {}, 200)
+        measured = scale.timings(page)
+        plan = scale.plans(app, page)
         scans = scale.full_scans(plan)
         results.append((label, path, measured, plan, scans))
         print(f"{engine} {label:42} p50 {scale.percentile(measured, .5):7.2f} ms "

@@ -77,14 +77,14 @@ def a_patient_id(app: Flask, email: str) -> int:
         return Patient.select(Patient.id).where(Patient.clinic == clinic).order_by(Patient.id)[0].id
 
 
-def search_as_the_page_does(page: str) -> tuple[str, dict | None]:
+def search_as_the_page_does(page: str, typed: str = TYPED) -> tuple[str, dict | None]:
     """The search as you type of the patients page `page`, as its form sends it: (path, the
     form to POST with the page's CSRF token), or (path?q=, None) where the form searches by GET."""
     form = SEARCH_FORM.search(page)
     method, action = form.groups()
     if method == "get":
-        return f"{action}?{urlencode({'q': TYPED})}", None
-    return action, {"q": TYPED, "csrf_token": PAGE_CSRF_TOKEN.search(page, form.end()).group(1)}
+        return f"{action}?{urlencode({'q': typed})}", None
+    return action, {"q": typed, "csrf_token": PAGE_CSRF_TOKEN.search(page, form.end()).group(1)}
 
 
 class Page(NamedTuple):

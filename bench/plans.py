@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import scale
 import search
-from inprocess import demo_app, logged_in
+from inprocess import Page, demo_app, logged_in
 
 from clinic import demo
 from clinic.db import db
@@ -55,8 +55,8 @@ def load() -> None:
         print(Referral.select().count(), "referrals,", submitted, "submitted")
 
 
-def explain(app, client, path: str) -> None:
-    selects = scale.selects_of(client, path)
+def explain(app, page: Page) -> None:
+    selects = scale.selects_of(page)
     with app.app_context():
         for sql, params in selects:
             rows = db.execute_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).fetchall()
@@ -93,11 +93,11 @@ def main(args: list[str]) -> None:
     PAGES["patient"] = (scale.DOCTOR, f"/patients/{patient}")
     for name in args or list(PAGES):
         email, path = PAGES[name]
-        client = login(app, email)
-        measured = scale.timings(client, path) if not os.environ.get("NOTIME") else [0]
+        page = Page(name, login(app, email), path, {}, 200)
+        measured = scale.timings(page) if not os.environ.get("NOTIME") else [0]
         print(f"=== {name} {path}: p50 {scale.percentile(measured, .5):.1f} ms "
               f"p95 {scale.percentile(measured, .95):.1f} ms ({len(measured)})")  # fmt: skip
-        explain(app, client, path)
+        explain(app, page)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import datetime as dt
 import secrets
 
-from flask import Flask, flash, request, session
+from flask import Flask, current_app, flash, request, session
 from flask_babel import get_timezone, get_translations
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -108,8 +108,14 @@ def once_key() -> Markup:
     )
 
 
+def move_buttons(*args, **kwargs) -> Markup:
+    """The move buttons of every workflow (templates/_moves.html), a template global: imported
+    with `{% from %}` into a row's template, the macros' module is run again for every row."""
+    return current_app.jinja_env.get_template("_moves.html").module.move_buttons(*args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals["once_key"] = once_key
+    app.jinja_env.globals.update(once_key=once_key, move_buttons=move_buttons)
 
 
 CONTROL_MESSAGE = _l("Remove the control characters (invisible characters) from this field.")

@@ -10,9 +10,25 @@ alias, a property) is set through `setattr`, and the records are linked by peewe
 
 import inspect
 
-from peewee import FieldAccessor, ForeignKeyAccessor, ModelCursorWrapper
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    CharField,
+    FieldAccessor,
+    FieldAlias,
+    ForeignKeyAccessor,
+    ForeignKeyField,
+    IntegerField,
+    ModelCursorWrapper,
+    TextField,
+)
 
 PLAIN_ACCESSORS = (FieldAccessor, ForeignKeyAccessor)
+# Fields whose python_value returns a value of this type unchanged (int(n) is n, a str is
+# returned as it is).
+AS_DRIVER_GIVES = {
+    AutoField: int, IntegerField: int, BigIntegerField: int, CharField: str, TextField: str,
+}  # fmt: skip
 
 
 class JoinedRows:
@@ -20,21 +36,27 @@ class JoinedRows:
 
     def __init__(self, wrapper: ModelCursorWrapper) -> None:
         self.model = wrapper.model
-        self.constructors = [(key, make) for key, make, _is_model in wrapper._constructor_list]
-        classes = dict(self.constructors)
-        self.columns = [
-            (index, key, column, convert, _plain(classes.get(key, self.model), column))
-            for index, key, column, convert in wrapper._row_spec
+        self.constructors = [
+            (key, make) for key, make, is_model in wrapper._constructor_list if is_model
         ]
+        classes = dict(self.constructors)
+        self.columns = []
+        for index, key, column, convert in wrapper._row_spec:
+            plain = _plain(classes.get(key, self.model), column)
+            self.columns.append((index, key, column, *_conversion(convert), plain))
         self.links = wrapper.src_to_dest
         self.reachable = wrapper._dest_reachable
 
     @staticmethod
     def fit(wrapper) -> bool:
-        """Rows this can make: joined records, none of them a dict."""
-        return type(wrapper) is ModelCursorWrapper and all(
-            is_model for _key, _make, is_model in wrapper._constructor_list
-        )
+        """Rows this can make: joined records, with nothing of them read into a dict (a
+        joined list of ids, as a page's, gives no column and is left out)."""
+        if type(wrapper) is not ModelCursorWrapper:
+            return False
+        dicts = {key for key, _make, is_model in wrapper._constructor_list if not is_model}
+        used = {key for _index, key, _column, _convert in wrapper._row_spec}
+        used |= {end for link in wrapper.src_to_dest for end in (link[0], link[2])}
+        return not dicts & used
 
     def make(self, rows) -> list:
         return [self._instance(row) for row in rows]
@@ -43,11 +65,11 @@ class JoinedRows:
         objects = {key: make(__no_default__=True) for key, make in self.constructors}
         root = objects[self.model]
         loaded = set()
-        for index, key, column, convert, plain in self.columns:
+        for index, key, column, convert, already, plain in self.columns:
             value = row[index]
             if value is not None:
                 loaded.add(key)
-            if convert is not None:
+            if convert is not None and type(value) is not already:
                 value = convert(value)
             instance = objects.get(key, root)
             if plain:
@@ -78,6 +100,18 @@ class JoinedRows:
                 instance.__rel__[attr] = None  # known to be absent; the id stays
             else:
                 setattr(instance, attr, joined)
+
+
+def _conversion(convert) -> tuple:
+    """(the converter, the type a value needs no converting from): a field of an aliased
+    record converts as its field does, and an integer or text field's value that the driver
+    gave as int or str is one already (peewee's int(value) or str(value) would return it)."""
+    field = getattr(convert, "__self__", None)
+    if isinstance(field, FieldAlias):
+        field, convert = field.field, field.field.python_value
+    if isinstance(field, ForeignKeyField):
+        field = field.rel_field
+    return convert, AS_DRIVER_GIVES.get(type(field))
 
 
 def _plain(model: type, column: str) -> bool:
