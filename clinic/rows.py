@@ -62,7 +62,7 @@ class JoinedRows:
         return [self._instance(row) for row in rows]
 
     def _instance(self, row):
-        objects = {key: make(__no_default__=True) for key, make in self.constructors}
+        objects = {key: _empty(make) for key, make in self.constructors}
         root = objects[self.model]
         loaded = set()
         for index, key, column, convert, already, plain in self.columns:
@@ -100,6 +100,13 @@ class JoinedRows:
                 instance.__rel__[attr] = None  # known to be absent; the id stays
             else:
                 setattr(instance, attr, joined)
+
+
+def _empty(model: type):
+    """A new instance with nothing loaded, as `model(__no_default__=True)` makes it."""
+    instance = model.__new__(model)
+    instance.__data__, instance._dirty, instance.__rel__ = {}, set(), {}
+    return instance
 
 
 def _conversion(convert) -> tuple:

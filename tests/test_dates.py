@@ -4,6 +4,9 @@ import datetime as dt
 import re
 
 import pytest
+from flask import render_template_string
+from flask_babel import format_date, format_datetime, format_time
+from markupsafe import escape
 
 from clinic.models import AuditEvent, Organisation, Referral
 from clinic.models.referrals import HubService
@@ -79,3 +82,28 @@ def test_the_back_referral_letter_prints_the_local_day(doctor, specialist, refer
     assert '<span lang="en">2 Dec 2026 07:30</span>' in page
     assert '<span lang="en">4 Jan 2027</span> <span lang="zh-Hant-HK">2027年1月4日</span>' in page
     assert "1 Dec 2026" not in page
+
+
+NAMED = [None, "short", "medium", "long", "full"]
+FILTERED = [  # (filter, Flask-Babel's function, value, formats)
+    ("datetimeformat", format_datetime, LATE_UTC, [*NAMED, "d MMM y HH:mm"]),
+    ("dateformat", format_date, LATE_UTC, [*NAMED, "d MMM y"]),
+    ("dateformat", format_date, LATE_UTC.date(), [*NAMED, "EEEE d MMMM y"]),
+    ("timeformat", format_time, LATE_UTC, [*NAMED, "HH:mm"]),
+]
+
+
+@pytest.mark.parametrize("accept", ["en", "zh-HK", "zh-CN"])
+def test_the_date_filters_read_as_flask_babel_formats_them_in_each_language(app, accept):
+    template = "{%% for f in formats %%}{{ v|%s(f) }};{%% endfor %%}"
+    app.testing = False  # the kept patterns alone, as in production
+    try:
+        with app.test_request_context(headers={"Accept-Language": accept}):
+            for name, babel_format, value, formats in FILTERED:
+                shown = render_template_string(template % name, v=value, formats=formats)
+                expected = "".join(f"{babel_format(value, f)};" for f in formats)
+                assert shown == str(escape(expected)), (name, value)
+                if accept == "en" and name == "datetimeformat":
+                    assert shown.startswith("2 Dec 2026 07:30;")
+    finally:
+        app.testing = True
