@@ -108,15 +108,21 @@ class AtRun(Node):
 
 class Given(Node):
     """A value given to a statement each time it runs (`compiled(key, build, name=value)`),
-    not built into it: the patient of a page, the session's token, one statement for all."""
+    not built into it: the patient of a page, the session's token, one statement for all.
+    `derive`: the statement takes derive(value) (the upper end of a prefix's range)."""
 
-    def __init__(self, name: str, value) -> None:
+    def __init__(self, name: str, value, derive=None) -> None:
         super().__init__()
-        self.name, self.value = name, value
+        self.name, self.derive = name, derive
+        self.value = value if derive is None else derive(value)
+
+    def derived(self, derive) -> "Given":
+        """The value `derive` makes of this one, given as this one is."""
+        return Given(self.name, self.value, derive)
 
     def __sql__(self, ctx):
         if ctx.state.deferring:
-            return ctx.value(_Given(self.name, ctx.state.converter), False)
+            return ctx.value(_Given(self.name, ctx.state.converter, self.derive), False)
         return ctx.value(self.value)
 
 
@@ -124,9 +130,11 @@ class Given(Node):
 class _Given:
     name: str
     converter: object
+    derive: object = None
 
     def value(self, given: dict):
-        return self.converter(given[self.name]) if self.converter else given[self.name]
+        value = given[self.name] if self.derive is None else self.derive(given[self.name])
+        return self.converter(value) if self.converter else value
 
 
 @dataclasses.dataclass(frozen=True)

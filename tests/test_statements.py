@@ -184,3 +184,20 @@ def test_kept_joined_rows_are_made_as_peewee_makes_them_without_its_descriptors(
     by_id = {r.id: r for r in made}
     assert by_id[with_service.id].service.id == with_service.service_id
     assert by_id[without.id].service is None and by_id[without.id].patient.english_name
+
+
+def test_kept_search_statements_find_each_searchs_own_patients(not_testing, nurse, make_patient):
+    make_patient(english_name="LEUNG, Ka Yan", chinese_name="梁家欣")
+    make_patient(english_name="WONG, Siu Ming", chinese_name="王小明")
+    hx = {"HX-Request": "true"}
+    for _ in range(2):  # the second round runs the statements kept in the first
+        for typed, found, not_found in [
+            ("leung", "LEUNG, Ka Yan", "WONG, Siu Ming"),
+            ("wong", "WONG, Siu Ming", "LEUNG, Ka Yan"),
+            ("siu wong", "WONG, Siu Ming", "LEUNG, Ka Yan"),  # each word, any order
+            ("王小", "WONG, Siu Ming", "LEUNG, Ka Yan"),
+        ]:
+            page = nurse.post("/patients/", data={"q": typed}, headers=hx).get_data(as_text=True)
+            assert found in page and not_found not in page, typed
+    kept = not_testing.extensions["clinic.statements"]
+    assert sum(key[0] == "search ids" for key in kept) == 2  # one word; two words

@@ -115,10 +115,21 @@ class SearchKeyField(CharField):
         return node
 
 
-def prefix_range(field, prefix: str):
-    """field starts with prefix, as a range the B-tree index answers (no LIKE, no scan)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return (field >= prefix) & (field < upper)
+def prefix_range(field, prefix: "str | Given"):
+    """field starts with prefix, as a range the B-tree index answers (no LIKE, no scan); a
+    Given prefix gives the range's upper end too."""
+    if isinstance(prefix, Given):
+        return (field >= prefix) & (field < prefix.derived(_just_past))
+    return (field >= prefix) & (field < _just_past(prefix))
+
+
+def _typed_length(token: "str | Given") -> int:
+    return len(token.value if isinstance(token, Given) else token)
+
+
+def _just_past(prefix: str) -> str:
+    """The first text after every text that starts with prefix."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 # Patients -----
@@ -231,35 +242,49 @@ class Patient(BaseModel):
         if len(tokens) > 1 and not any(CJK.search(t) for t in tokens):
             # English words typed in the order of a name ("chan tai man", "tai man chan"): one
             # range of the whole-name keys answers it; other orders fall back to every word.
-            wanted = cls._ids(cls.matching_ids(clinic_id, [" ".join(tokens)]), limit)
+            wanted = cls._ids(clinic_id, [" ".join(tokens)], limit)
         if not wanted:
-            wanted = cls._ids(cls.matching_ids(clinic_id, tokens), limit)
+            wanted = cls._ids(clinic_id, tokens, limit)
         if not wanted:
             return []
-        return list(
-            cls.select()
-            .where(cls.id.in_(wanted), cls.clinic == clinic_id)
-            .order_by(cls.english_name, cls.chinese_name, cls.id)
+        ids = {f"id{n}": patient_id for n, patient_id in enumerate(wanted)}
+        return compiled_rows(
+            ("search patients", clinic_id, len(ids)),
+            lambda: (
+                cls.select()
+                .where(cls.id.in_([Given(name, 0) for name in ids]), cls.clinic == clinic_id)
+                .order_by(cls.english_name, cls.chinese_name, cls.id)
+            ),
+            **ids,
         )
 
-    @staticmethod
-    def _ids(query, limit: int) -> list[int]:
-        # A patient can match one word through two keys: over-fetch a little, keep the first.
-        rows = query.limit(limit * 2).tuples()
+    @classmethod
+    def _ids(cls, clinic_id: int, tokens: list[str], limit: int) -> list[int]:
+        """Ids of up to `limit` patients with keys starting with every token, from one
+        statement per clinic and number of tokens (the longest token drives it)."""
+        tokens = dict(enumerate(sorted(tokens, key=len, reverse=True)))
+        given = {f"t{n}": token for n, token in tokens.items()}
+
+        def build():
+            # A patient can match one word through two keys: over-fetch a little, keep the first.
+            typed = [Given(name, token) for name, token in given.items()]
+            return cls.matching_ids(clinic_id, typed).limit(limit * 2).tuples()
+
+        rows = compiled_rows(("search ids", clinic_id, len(given), limit), build, **given)
         return list(dict.fromkeys(patient_id for (patient_id,) in rows))[:limit]
 
     @classmethod
-    def matching_ids(cls, clinic_id: int, tokens: list[str]):
+    def matching_ids(cls, clinic_id: int, tokens: list["str | Given"]):
         """Ids of patients with a key starting with every token.
 
         The longest (most selective) token drives an index range scan; each other token is an
         index seek on (patient, key) for that candidate, so LIMIT stops the scan early.
         """
-        first, *others = sorted(tokens, key=len, reverse=True)
-        key = PatientSearchKey.alias("k1")
+        first, *others = sorted(tokens, key=_typed_length, reverse=True)
+        key = alias(PatientSearchKey, "search.first word")
         query = key.select(key.patient).where(key.clinic == clinic_id, prefix_range(key.key, first))
-        for token in others:
-            other = PatientSearchKey.alias()
+        for n, token in enumerate(others):
+            other = alias(PatientSearchKey, f"search.word {n + 2}")
             query = query.where(
                 fn.EXISTS(
                     other.select(SQL("1")).where(
@@ -509,8 +534,15 @@ class IdentityDocument(BaseModel):
     def by_patient(cls, patient_ids) -> dict[int, list["IdentityDocument"]]:
         """The documents of these patients in one query, by patient id."""
         found: dict[int, list[IdentityDocument]] = {}
-        if patient_ids:
-            for document in cls.select().where(cls.patient.in_(patient_ids)).order_by(cls.id):
+        ids = {f"id{n}": patient_id for n, patient_id in enumerate(patient_ids)}
+        if ids:
+            patients = [Given(name, 0) for name in ids]
+            documents = compiled_rows(
+                ("documents of patients", len(ids)),
+                lambda: cls.select().where(cls.patient.in_(patients)).order_by(cls.id),
+                **ids,
+            )
+            for document in documents:
                 found.setdefault(document.patient_id, []).append(document)
         return found
 
