@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint compile-translations
-	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: compile-translations
 	$(BIN)/python bench/pages.py

@@ -1,5 +1,6 @@
 """Fixtures: an app per test from the factory, on SQLite or (TEST_DATABASE_URL) PostgreSQL."""
 
+import dataclasses
 import datetime as dt
 import functools
 import html
@@ -101,6 +102,68 @@ def crawl(client, start: str = "/today", limit: int = 220):
                 continue
             seen.add(target)
             queue.append(target)
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """What the crawler saw at one URL (kept instead of the response)."""
+
+    url: str
+    status_code: int
+    content_type: str
+    data: bytes
+
+    def text(self) -> str:
+        return self.data.decode()
+
+
+class RoleCrawls:
+    """Each demo role's crawl from /today, kept on this worker for the tests that only need to
+    know what it reaches (its URLs and pages); a test that asserts on responses makes its own.
+
+    A crawl is kept only with the load of the demo snapshot it ran over, and only when made on a
+    database holding that load and the role's own login (nothing else written first): another
+    test with the same fixtures, on a copy of the same load, would crawl exactly the same.
+    """
+
+    def __init__(self, snapshot: "DemoSnapshot"):
+        self.snapshot, self.kept = snapshot, {}
+
+    def crawl(self, client, email: str):
+        """crawl(client), keeping what it saw once it has seen everything."""
+        load, seen = (self.snapshot.loaded_at, self.snapshot.loaded_on), []
+        for url, response in crawl(client):
+            seen.append(Seen(url, response.status_code, response.content_type, response.data))
+            yield url, response
+        self.kept[email] = (load, seen)
+
+    def seen(self, client, email: str) -> list[Seen]:
+        """What `email`'s crawl saw over this load of the demo data: crawled now with
+        `client` (logged in as `email`, nothing else done yet) unless kept."""
+        load, seen = self.kept.get(email, (None, None))
+        if load != (self.snapshot.loaded_at, self.snapshot.loaded_on):
+            deque(self.crawl(client, email), maxlen=0)
+            load, seen = self.kept[email]
+        return seen
+
+    def paths(self, email: str) -> set[str] | None:
+        """The paths `email`'s crawl reached over a load of today's demo data, or None: loads
+        of one day differ in their times only, so in the `v` a poll sends, never in a path."""
+        load, seen = self.kept.get(email, (None, None))
+        if load is None or load[1] != _hk_today():
+            return None
+        return {urlsplit(s.url).path for s in seen}
+
+
+def crawl_group(email: str):
+    """The xdist group of `email`'s crawl: the tests that use it run one after the other on one
+    worker (`--dist loadgroup`), where it is kept. (No "@" in the name: xdist splits there.)"""
+    return pytest.mark.xdist_group(f"crawl-{email.replace('@', '-at-')}")
+
+
+def for_each_role(emails) -> list:
+    """One parameter per role's email, each in its crawl's group."""
+    return [pytest.param(email, marks=crawl_group(email)) for email in emails]
 
 
 def _server_url(url: str, database: str) -> str:
@@ -253,6 +316,11 @@ def _hk_today() -> dt.date:
 @pytest.fixture(scope="session")
 def demo_snapshot(database_url, tmp_path_factory):
     return DemoSnapshot(database_url, tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def role_crawls(demo_snapshot):
+    return RoleCrawls(demo_snapshot)
 
 
 @pytest.fixture

@@ -494,7 +494,7 @@ def test_the_drug_is_matched_as_you_type_and_a_match_prefills_the_registration(a
 
 
 def test_hub_access_to_consultations_ends_when_the_window_closes(app, login):
-    from test_tenancy import assert_unreachable, record_pages
+    from test_tenancy import assert_unreachable, crawled, record_pages
 
     with app.test_request_context():
         for c in Consultation.select().where(Consultation.state.in_(["claimed", "checking"])):
@@ -509,7 +509,7 @@ def test_hub_access_to_consultations_ends_when_the_window_closes(app, login):
                 c.cancel(c.asked_by, "Closed for the test")
             elif c.state == "answered":
                 c.acknowledge(c.asked_by)
-    gets, posts = record_pages(login(PHARMACIST), "/consultations/?state=all")
+    gets, posts = record_pages(crawled(login(PHARMACIST), "/consultations/?state=all"))
     catalogue = ("/consultations/drugs/", "/consultations/phrases/")  # no patient in them
     gets = {u for u in gets if not u.startswith(catalogue)}
     posts = {u for u in posts if not u.startswith(catalogue)}

@@ -11,25 +11,30 @@ import pytest
 
 from clinic.models import HUB, AuditEvent, Organisation, Referral, User
 
-from conftest import crawl, log_in, past_access_window
+from conftest import Seen, crawl, crawl_group, log_in, past_access_window
 
 RECORD_URL = re.compile(r"/\d+(/|$)")
+HUB_ROLES = ("coordinator", "specialist", "pharmacist")
 POSTS = re.compile(r'(?:<form[^>]*\saction|\shx-post)="([^"]+)"')
 
 
-def record_pages(client, start: str = "/today"):
-    """(GET URLs of records, POST URLs on those pages) visible to this client."""
+def record_pages(seen):
+    """(GET URLs of records, POST URLs on those pages) among what a crawl saw."""
     gets, posts = set(), set()
-    for url, response in crawl(client, start):
-        if RECORD_URL.search(urlsplit(url).path):
-            gets.add(url)
-            if "text/html" in response.content_type:
+    for page in seen:
+        if RECORD_URL.search(urlsplit(page.url).path):
+            gets.add(page.url)
+            if "text/html" in page.content_type:
                 posts |= {
-                    u
-                    for u in POSTS.findall(response.get_data(as_text=True))
-                    if RECORD_URL.search(urlsplit(u).path)
+                    u for u in POSTS.findall(page.text()) if RECORD_URL.search(urlsplit(u).path)
                 }
     return gets, posts
+
+
+def crawled(client, start: str):
+    """What a crawl from `start` sees now (not kept: the data is not the demo's alone)."""
+    for url, response in crawl(client, start):
+        yield Seen(url, response.status_code, response.content_type, response.data)
 
 
 def assert_unreachable(intruder, gets, posts):
@@ -43,16 +48,20 @@ def assert_unreachable(intruder, gets, posts):
 
 
 @pytest.mark.parametrize("owner_email", ["doctor@huangge.demo", "nurse@huangge.demo"])
-def test_a_clinic_reaches_nothing_of_another_clinic(login, owner_email):
-    gets, posts = record_pages(login(owner_email))
+def test_a_clinic_reaches_nothing_of_another_clinic(login, role_crawls, owner_email):
+    gets, posts = record_pages(role_crawls.seen(login(owner_email), owner_email))
     assert gets, "the demo clinic should have records to protect"
     assert_unreachable(login("doctor@jinzhou.demo"), gets, posts)
     assert_unreachable(login("nurse@jinzhou.demo"), gets, posts)
 
 
-@pytest.mark.parametrize("role", ["coordinator", "specialist", "pharmacist"])
-def test_a_hub_reaches_nothing_addressed_to_another_hub(app, login, client, role):
-    gets, posts = record_pages(login(f"{role}@hub.demo"))
+@pytest.mark.parametrize(
+    "role",
+    [pytest.param(r, marks=crawl_group(f"{r}@hub.demo")) for r in HUB_ROLES],
+)
+def test_a_hub_reaches_nothing_addressed_to_another_hub(app, login, client, role_crawls, role):
+    email = f"{role}@hub.demo"
+    gets, posts = record_pages(role_crawls.seen(login(email), email))
     other_hub = Organisation.create(name="Other Hub Hospital", kind=HUB)
     with app.app_context():
         User.create_with_password(
@@ -65,8 +74,10 @@ def test_a_hub_reaches_nothing_addressed_to_another_hub(app, login, client, role
     assert_unreachable(log_in(client, f"{role}@other.demo", "other-hub-pw"), gets, posts)
 
 
-def test_hub_staff_open_only_patients_referred_to_their_hub(login):
-    gets, _ = record_pages(login("doctor@jinzhou.demo"))
+@crawl_group("doctor@jinzhou.demo")
+def test_hub_staff_open_only_patients_referred_to_their_hub(login, role_crawls):
+    email = "doctor@jinzhou.demo"
+    gets, _ = record_pages(role_crawls.seen(login(email), email))
     patient_ids = {int(m.group(1)) for url in gets if (m := re.match(r"/patients/(\d+)", url))}
     hub = Organisation.by_name("Nansha Hub Hospital")
     referred = {r.patient_id for r in Referral.select().where(Referral.to_org == hub)}
@@ -125,7 +136,7 @@ def test_hub_access_ends_everywhere_when_the_window_closes(app, login, role):
     close_every_referral()
     close_every_service_day()
     # The inbox opens on open referrals: closed ones are listed under the "all" filter.
-    gets, posts = record_pages(login(f"{role}@hub.demo"), "/referrals/?state=all")
+    gets, posts = record_pages(crawled(login(f"{role}@hub.demo"), "/referrals/?state=all"))
     assert any("/patients/" in url for url in gets), "the hub should see referred patients"
     assert any(url.endswith("/fhir") for url in gets) and any("/letter" in url for url in gets)
     with past_access_window(app):
