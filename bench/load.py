@@ -4,7 +4,8 @@ Run by `make bench-load`. For each engine it builds a throw-away database (`flas
 `flask demo`, then 2,000 submitted referrals for the coordinators to accept), starts gunicorn
 on a free local port and runs BENCH_USERS (16) users in a closed loop (each sends its next
 request as soon as the last one is answered: no think time, the hardest case) for
-BENCH_SECONDS (60) s:
+BENCH_SECONDS (60) s, and again with think time (BENCH_THINK, "0,1": a pause of about that
+many seconds after each action, a fifth of it between keystrokes, as people work):
 
 - reception (6 users, a clinic nurse): types a name (4 search fragments), opens a patient,
   checks them in, polls the queue and the badge;
@@ -37,6 +38,7 @@ from search import PG_SERVER
 USERS = int(os.environ.get("BENCH_USERS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgresql").split(",")
+THINK = [float(s) for s in os.environ.get("BENCH_THINK", "0,1").split(",")]
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_DATABASE = "clinic_load"
 SUBMITTED = 2000
@@ -69,8 +71,11 @@ with app.app_context():
 class User:
     """One simulated user: a keep-alive connection, the role's session, what it measured."""
 
-    def __init__(self, port: int, cookie: str, token: str, patients: list[int], work: list):
+    def __init__(
+        self, port: int, cookie: str, token: str, patients: list[int], work: list, think: float
+    ):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.think, self.pauses = think, random.Random(0)  # reseeded per user by drive()
         self.headers = {"Cookie": cookie, "Accept-Encoding": "gzip, br"}
         self.token, self.patients, self.work = token, patients, work
         self.samples: list[tuple[str, float, bool]] = []
@@ -91,6 +96,9 @@ class User:
             self.conn.close()
             ok = False
         self.samples.append((kind, (time.perf_counter() - started) * 1000, ok))
+        if self.think:  # the person reads the answer, or types the next letter
+            typing = kind == "search as you type"
+            time.sleep(self.think * self.pauses.uniform(0.5, 1.5) / (5 if typing else 1))
 
     def page(self, kind: str, path: str, headers=None) -> None:
         self.send(kind, "GET", path, (200,), headers)
@@ -152,7 +160,7 @@ def session(port: int, email: str) -> tuple[str, str]:
     return (renewed.split(";")[0] if renewed else cookie), token
 
 
-def run(engine: str, env: dict, settings: str) -> dict:
+def run(engine: str, env: dict, settings: str, think: float) -> dict:
     flask = [str(BIN / "flask"), "--app", "clinic"]
     subprocess.run([*flask, "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([*flask, "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -169,14 +177,14 @@ def run(engine: str, env: dict, settings: str) -> dict:
         for role, email, count in roles:
             cookie, token = session(port, email)
             for _ in range(count):
-                user = User(port, cookie, token, patients, work)
+                user = User(port, cookie, token, patients, work, think)
                 discover_polls(user)
                 users.append((role, user))
         load_average = os.getloadavg()[0]
         stop = time.monotonic() + SECONDS
 
         def drive(index: int, role: str, user: User) -> None:
-            rng = random.Random(index)
+            rng = user.pauses = random.Random(index)
             while time.monotonic() < stop:
                 getattr(user, role)(rng)
 
@@ -193,7 +201,7 @@ def run(engine: str, env: dict, settings: str) -> dict:
         server.wait()
     samples = [s for _role, user in users for s in user.samples]
     result = {"engine": engine, "settings": settings, "seconds": elapsed, "samples": samples,
-              "load": load_average, "load_after": os.getloadavg()[0]}  # fmt: skip
+              "load": load_average, "load_after": os.getloadavg()[0], "think": think}  # fmt: skip
     print(summary_line(result), flush=True)
     return result
 
@@ -210,33 +218,41 @@ def figures(samples) -> str:
             f"{percentile(times, .99):.0f} | {errors}")  # fmt: skip
 
 
+def label(r: dict) -> str:
+    return f"{r['engine']}, think {r['think']:g} s"
+
+
 def summary_line(r: dict) -> str:
-    return f"{r['engine']}: {len(r['samples']) / r['seconds']:.0f} req/s | " + figures(r["samples"])
+    return f"{label(r)}: {len(r['samples']) / r['seconds']:.0f} req/s | " + figures(r["samples"])
 
 
 def report(results: list[dict]) -> str:
     lines = [
         f"Command: `make bench-load` (`bench/load.py`). Machine: {machine()}.",
-        f"{USERS} simulated users for {SECONDS:g} s in a closed loop (no think time) on loopback,",
+        f"{USERS} simulated users for {SECONDS:g} s on loopback, in a closed loop (think 0 s: each",
+        "user sends its next request as soon as the last is answered, the hardest case) and with",
+        "think time (a pause of 0.5-1.5 times that after each answer, a fifth of it between",
+        "keystrokes), each on a fresh database;",
         "client and server on the same 2 cores; demo data plus 2,000 submitted referrals. Mix per",
         "round: reception (6 users) types a name (4 search fragments), opens a patient, checks",
         "them in, polls queue and badge; doctors (5) Today, outbox, patient page, badge poll;",
         "coordinators (5) inbox, a referral's page, accept, badge poll. PostgreSQL: REDIS_URL set",
         "(login limits shared by the workers).",
         "",
-        "| Engine | gunicorn | Load avg (1 min) before / after | Requests/s | Requests | "
-        "p50 (ms) | p95 (ms) | p99 (ms) | Errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| Engine | gunicorn | Think (s) | Load avg (1 min) before / after | Requests/s | "
+        "Requests | p50 (ms) | p95 (ms) | p99 (ms) | Errors |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['engine']} | {r['settings']} | {r['load']:.1f} / {r['load_after']:.1f} | "
+            f"| {r['engine']} | {r['settings']} | {r['think']:g} | "
+            f"{r['load']:.1f} / {r['load_after']:.1f} | "
             f"{len(r['samples']) / r['seconds']:.0f} | {figures(r['samples'])} |"
         )
     lines += ["", "By kind of request (times in ms):", ""]
     kinds = sorted({k for r in results for k, _t, _ok in r["samples"]})
     columns = ("requests", "p50", "p95", "p99", "errors")
-    lines.append("| Request | " + " | ".join(f"{r['engine']} {c}" if c == "requests" else c
+    lines.append("| Request | " + " | ".join(f"{label(r)}: {c}" if c == "requests" else c
                                            for r in results for c in columns) + " |")  # fmt: skip
     lines.append("|---|" + "---:|" * len(columns) * len(results))
     for kind in kinds:
@@ -258,18 +274,19 @@ def postgres(database: str, create: bool) -> str:
 def main() -> None:
     results = []
     base = {**os.environ, "SECRET_KEY": "bench", "PYTHONPATH": str(ROOT / "bench")}
+    sqlite = "--workers 1 --threads 8 --worker-class gthread --log-level warning"
+    postgresql = "--workers 4 --threads 4 --worker-class gthread --log-level warning"
     with tempfile.TemporaryDirectory() as tmp:
-        if "sqlite" in ENGINES:
-            env = {**base, "DATABASE_URL": f"sqlite:///{Path(tmp) / 'load.db'}"}
-            results.append(run("SQLite", env, "--workers 1 --threads 8 --worker-class gthread"
-                               " --log-level warning"))  # fmt: skip
-        if "postgresql" in ENGINES:
-            env = {**base, "DATABASE_URL": postgres(PG_DATABASE, True), "REDIS_URL": REDIS_URL}
-            try:
-                results.append(run("PostgreSQL", env, "--workers 4 --threads 4 --worker-class "
-                                   "gthread --log-level warning"))  # fmt: skip
-            finally:
-                postgres(PG_DATABASE, False)
+        for think in THINK:
+            if "sqlite" in ENGINES:
+                env = {**base, "DATABASE_URL": f"sqlite:///{Path(tmp) / f'load-{think}.db'}"}
+                results.append(run("SQLite", env, sqlite, think))
+            if "postgresql" in ENGINES:
+                env = {**base, "DATABASE_URL": postgres(PG_DATABASE, True), "REDIS_URL": REDIS_URL}
+                try:
+                    results.append(run("PostgreSQL", env, postgresql, think))
+                finally:
+                    postgres(PG_DATABASE, False)
     write_section("Under load", report(results))
 
 
