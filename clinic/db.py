@@ -195,11 +195,11 @@ class _Statement:
         columns to models (a third of a list's row making) for the first run only, and joined
         rows are then made from it (`JoinedRows`; under TESTING checked against peewee's)."""
         if self.joined is not None:
-            rows = cursor.fetchall()
+            rows, description = cursor.fetchall(), cursor.description
             cursor.close()
             made = self.joined.make(rows)
             if current_app.testing:
-                replayed = self._made_by_peewee(_Replay(rows, cursor.description))
+                replayed = self._made_by_peewee(_Replay(rows, description))
                 assert same_rows(made, replayed), f"joined rows differ from peewee's: {self.sql}"
             return made
         return self._made_by_peewee(cursor)
