@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from clinic.models import Patient, Referral, SubmissionKey, Visit
+from clinic.patients.forms import PatientForm
 
 from conftest import log_in, user
 from test_patients import FORM
@@ -58,6 +59,37 @@ def test_two_identical_registrations_at_once_make_one_patient(app, demo_data):
     responses = twice_at_once(app, "nurse@jinzhou.demo", "/patients/new", data)
     assert [r.status_code for r in responses] == [303, 303]
     assert len({r.headers["Location"] for r in responses}) == 1
+    assert Patient.select().where(Patient.english_name == "CHAN, Mei Ling").count() == 1
+
+
+def test_a_twin_that_commits_while_this_one_is_checked_answers_with_its_result(
+    app, demo_data, monkeypatch
+):
+    """The second of two identical registrations is still being validated when the first
+    commits: it sees the documents registered, and answers with the first's result, not 422."""
+    data = FORM | {"submission_key": "twin-committed-during-the-checks"}
+    checking, first_done, answers = threading.Event(), threading.Event(), {}
+    validate = PatientForm.validate_on_submit
+
+    def checked_after_the_first(form, *args, **kwargs):
+        if threading.current_thread().name == "second":
+            checking.set()
+            first_done.wait(30)
+        return validate(form, *args, **kwargs)
+
+    monkeypatch.setattr(PatientForm, "validate_on_submit", checked_after_the_first)
+    first, second = (log_in(app.test_client(), "nurse@jinzhou.demo") for _ in range(2))
+    thread = threading.Thread(
+        target=lambda: answers.update(second=second.post("/patients/new", data=data)),
+        name="second",
+    )
+    thread.start()
+    assert checking.wait(30)
+    answers["first"] = first.post("/patients/new", data=data)
+    first_done.set()
+    thread.join(60)
+    assert [answers[n].status_code for n in ("first", "second")] == [303, 303]
+    assert answers["first"].headers["Location"] == answers["second"].headers["Location"]
     assert Patient.select().where(Patient.english_name == "CHAN, Mei Ling").count() == 1
 
 

@@ -63,13 +63,15 @@ def index():
 @roles_required(*CLINIC_STAFF)
 def register():
     form = PatientForm(clinic_id=_clinic_id())
-    if earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id):
-        # Sent again (a double click): its documents now exist, so answer with the first result.
-        return redirect(earlier, code=303)
     if request.method == "POST" and form.add_document.data:
         form.grow()
         return render("patients/register.html", "patients/_documents.html", form=form)
-    if not form.validate_on_submit() or not form.check_duplicates():
+    valid = form.validate_on_submit() and form.check_duplicates()
+    # Sent again (a double click): its documents now exist, so answer with the first result.
+    # Asked after the checks, as its twin may have committed while they ran.
+    if earlier := SubmissionKey.result_of(form.submission_key.data, current_user.id):
+        return redirect(earlier, code=303)
+    if not valid:
         status = 422 if request.method == "POST" else 200
         return render("patients/register.html", form=form, status=status)
     try:
