@@ -342,6 +342,15 @@ def app(request, database_url, demo_snapshot, tmp_path):
 
 
 @pytest.fixture
+def not_testing(app):
+    """The app as in production: what is kept once (statements, the navigation, date patterns)
+    is not done again under TESTING to check it."""
+    app.testing = False
+    yield app
+    app.testing = True
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -94,16 +94,12 @@ FILTERED = [  # (filter, Flask-Babel's function, value, formats)
 
 
 @pytest.mark.parametrize("accept", ["en", "zh-HK", "zh-CN"])
-def test_the_date_filters_read_as_flask_babel_formats_them_in_each_language(app, accept):
+def test_the_date_filters_read_as_flask_babel_formats_them_in_each_language(not_testing, accept):
     template = "{%% for f in formats %%}{{ v|%s(f) }};{%% endfor %%}"
-    app.testing = False  # the kept patterns alone, as in production
-    try:
-        with app.test_request_context(headers={"Accept-Language": accept}):
-            for name, babel_format, value, formats in FILTERED:
-                shown = render_template_string(template % name, v=value, formats=formats)
-                expected = "".join(f"{babel_format(value, f)};" for f in formats)
-                assert shown == str(escape(expected)), (name, value)
-                if accept == "en" and name == "datetimeformat":
-                    assert shown.startswith("2 Dec 2026 07:30;")
-    finally:
-        app.testing = True
+    with not_testing.test_request_context(headers={"Accept-Language": accept}):
+        for name, babel_format, value, formats in FILTERED:
+            shown = render_template_string(template % name, v=value, formats=formats)
+            expected = "".join(f"{babel_format(value, f)};" for f in formats)
+            assert shown == str(escape(expected)), (name, value)
+            if accept == "en" and name == "datetimeformat":
+                assert shown.startswith("2 Dec 2026 07:30;")

@@ -18,14 +18,6 @@ from conftest import user
 NAV_POLL = re.compile(r'id="nav-counts"[^>]*hx-get="([^"]+)"')
 
 
-@pytest.fixture
-def not_testing(app):
-    """The app as in production: a kept statement is not compiled again to check it."""
-    app.testing = False
-    yield app
-    app.testing = True
-
-
 def test_a_compiled_statement_reads_the_clock_on_every_run(not_testing):
     times = iter([dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2)])
     built = []

@@ -13,17 +13,23 @@ from clinic.models.referrals import HubService, Referral
 from conftest import user
 
 
-def test_hub_today_lists_waiting_referrals_instead_of_the_empty_state(
-    app, coordinator, make_patient
-):
+def submitted_to_the_hub(app, patient) -> Referral:
+    """An urgent cardiology referral from the demo doctor, waiting on the hub."""
     doctor = user("doctor@jinzhou.demo")
     referral = Referral.create_draft(
-        doctor, make_patient(), to_org=Organisation.by_name("Nansha Hub Hospital"),
+        doctor, patient, to_org=Organisation.by_name("Nansha Hub Hospital"),
         service=HubService.get(HubService.code == "cardiology"), priority="urgent",
         reason="Chest pain",
     )  # fmt: skip
     with app.app_context():
         referral.submit(doctor)
+    return referral
+
+
+def test_hub_today_lists_waiting_referrals_instead_of_the_empty_state(
+    app, coordinator, make_patient
+):
+    submitted_to_the_hub(app, make_patient())
     page = coordinator.get("/today").get_data(as_text=True)
     assert "Referrals waiting on us" in page and "CHAN, Tai Man" in page
     assert "Nothing waits on you" not in page
@@ -55,28 +61,17 @@ BADGE = re.compile(r'id="badge-referrals"[^>]*>([^<]*)<')
 
 
 def test_the_navigation_is_kept_per_reader_and_counts_and_shows_a_new_count(
-    app, coordinator, make_patient
+    not_testing, coordinator, make_patient
 ):
-    app.testing = False  # as in production: a kept navigation is not rendered again to check it
     rendered = []
     record = lambda sender, template, context, **extra: rendered.append(template.name)  # noqa: E731
-    try:
-        with template_rendered.connected_to(record, app):
-            first = BADGE.search(coordinator.get("/today").get_data(as_text=True)).group(1)
-            coordinator.get("/referrals/")  # another section: its own navigation
-            coordinator.get("/today")
-            assert rendered.count("_main_nav.html") == 2
-            doctor = user("doctor@jinzhou.demo")
-            referral = Referral.create_draft(
-                doctor, make_patient(), to_org=Organisation.by_name("Nansha Hub Hospital"),
-                service=HubService.get(HubService.code == "cardiology"), priority="urgent",
-                reason="Chest pain",
-            )  # fmt: skip
-            with app.app_context():
-                referral.submit(doctor)
-            page = coordinator.get("/today").get_data(as_text=True)
-    finally:
-        app.testing = True
+    with template_rendered.connected_to(record, not_testing):
+        first = BADGE.search(coordinator.get("/today").get_data(as_text=True)).group(1)
+        coordinator.get("/referrals/")  # another section: its own navigation
+        coordinator.get("/today")
+        assert rendered.count("_main_nav.html") == 2
+        submitted_to_the_hub(not_testing, make_patient())
+        page = coordinator.get("/today").get_data(as_text=True)
     assert rendered.count("_main_nav.html") == 3
     assert int(BADGE.search(page).group(1)) == int(first) + 1
 
