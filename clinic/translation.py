@@ -44,16 +44,6 @@ def gettext(string: str, **variables) -> str:
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, num: int, **variables) -> str:
-    variables.setdefault("num", num)
-    return catalogue().ungettext(singular, plural, num) % variables
-
-
-def pgettext(context: str, string: str, **variables) -> str:
-    text = catalogue().upgettext(context, string)
-    return text % variables if variables else text
-
-
 class LazyText(LazyString):
     """A message translated when it is shown. Escaped, it is translated once (a plain lazy
     string is translated twice: once to look for `__html__`, once to escape it)."""
@@ -64,10 +54,6 @@ class LazyText(LazyString):
 
 def lazy_gettext(string: str, **variables) -> LazyText:
     return LazyText(gettext, string, **variables)
-
-
-def lazy_pgettext(context: str, string: str, **variables) -> LazyText:
-    return LazyText(pgettext, context, string, **variables)
 
 
 def init_app(app: Flask) -> None:
